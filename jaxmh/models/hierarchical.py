@@ -1,0 +1,66 @@
+"""Partial pooling: group intercepts and slopes drawn from common normal distributions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxmh import logpdf
+from jaxmh.data import GroupedData
+from jaxmh.models import _common, _regression
+from jaxmh.models.base import Model
+from jaxmh.priors import Normal, Uniform
+
+__all__ = ["hierarchical"]
+
+
+def hierarchical(
+    data: GroupedData,
+    *,
+    prior_mu_alpha=Normal(0.0, 3.0),
+    prior_mu_beta=Normal(0.0, 3.0),
+    prior_sigma_alpha=Uniform(0.0, 10.0),
+    prior_sigma_beta=Uniform(0.0, 10.0),
+    prior_sigma=Uniform(0.0, 10.0),
+) -> Model:
+    """The tutorial's hierarchical model.
+
+    ``y_ij ~ N(alpha_i + beta_i x_ij, sigma^2)``, ``alpha_i ~ N(mu_alpha, sigma_alpha^2)``,
+    ``beta_i ~ N(mu_beta, sigma_beta^2)``; priors default to the tutorial's:
+    ``mu_alpha, mu_beta ~ N(0, 3^2)`` and ``sigma_alpha, sigma_beta, sigma ~ U(0, 10)``.
+
+    Parameters of the model: ``alpha``, ``beta`` (shape ``(G,)``), ``mu_alpha``,
+    ``mu_beta``, ``sigma_alpha``, ``sigma_beta``, ``sigma`` (scalars).
+    """
+    stats = _common.stats_of(data)
+    num_groups = data.num_groups
+
+    def logdensity(params: dict) -> jax.Array:
+        alpha, beta, sigma = params["alpha"], params["beta"], params["sigma"]
+        mu_a, mu_b = params["mu_alpha"], params["mu_beta"]
+        s_a, s_b = params["sigma_alpha"], params["sigma_beta"]
+        hyper = (
+            prior_mu_alpha.logpdf(mu_a)
+            + prior_mu_beta.logpdf(mu_b)
+            + prior_sigma_alpha.logpdf(s_a)
+            + prior_sigma_beta.logpdf(s_b)
+            + prior_sigma.logpdf(sigma)
+        )
+        groups = jnp.sum(logpdf.normal(alpha, mu_a, s_a)) + jnp.sum(logpdf.normal(beta, mu_b, s_b))
+        return hyper + groups + _regression.loglik(alpha, beta, sigma, stats)
+
+    def init(key: jax.Array, num_chains: int) -> dict:
+        key, num_chains = _common.check_init_args(key, num_chains)
+        k = jax.random.split(key, 7)
+        loc, scale = _common.draw_locations, _common.draw_scales
+        return {
+            "alpha": loc(k[0], (num_chains, num_groups)),
+            "beta": loc(k[1], (num_chains, num_groups)),
+            "mu_alpha": loc(k[2], (num_chains,)),
+            "mu_beta": loc(k[3], (num_chains,)),
+            "sigma_alpha": scale(k[4], (num_chains,)),
+            "sigma_beta": scale(k[5], (num_chains,)),
+            "sigma": scale(k[6], (num_chains,)),
+        }
+
+    return Model("hierarchical", logdensity, init, ("alpha", "beta"), num_groups)
