@@ -1,9 +1,11 @@
 """jaxmh: Bayesian hierarchical models with vectorised Metropolis MCMC in JAX."""
 
-from jaxmh import data, datasets, kernels, models
+from jaxmh import comparison, data, datasets, diagnostics, kernels, models, plots
+from jaxmh.comparison import Comparison, ModelFit, compare
 from jaxmh.kernels.rwm import rwm
 from jaxmh.sampling import Result, sample
+from jaxmh.summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["Result", "data", "datasets", "kernels", "models", "rwm", "sample", "__version__"]
+__all__ = ["Comparison", "ModelFit", "Result", "compare", "comparison", "data", "datasets", "diagnostics", "kernels", "models", "plots", "rwm", "sample", "summary", "Summary", "__version__"]

@@ -79,7 +79,7 @@ def _load(args):
 def _compare(args) -> int:
     import jax
 
-    from jaxmh.compare import compare
+    from jaxmh.comparison import compare
     from jaxmh.plots import shrinkage
 
     data, truth, source = _load(args)

@@ -44,6 +44,30 @@ class Result(NamedTuple):
     acceptance_rate: jax.Array
     final_state: Any
 
+    def to_arviz(self):
+        """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).
+
+        The ``posterior`` group holds every parameter with dims ``(chain, draw, ...)``;
+        ``sample_stats`` holds ``acceptance_rate``, each chain's post-warm-up
+        acceptance rate repeated over its draws.
+        """
+        try:
+            import arviz
+        except ImportError:
+            raise ImportError(
+                "Result.to_arviz() needs ArviZ, which jaxmh does not install by default: "
+                "pip install arviz  (or pip install 'jaxmh[arviz]')"
+            ) from None
+        leaves = jax.tree_util.tree_flatten_with_path(self.draws)[0]
+        if not leaves:
+            raise ValueError("this result holds no draws")
+        posterior = {}
+        for name, (path, leaf) in zip(_checks.leaf_names(self.draws), leaves):
+            posterior[name] = np.asarray(leaf)
+        num_chains, num_draws = next(iter(posterior.values())).shape[:2]
+        rate = np.broadcast_to(np.asarray(self.acceptance_rate)[:, None], (num_chains, num_draws))
+        return arviz.from_dict(posterior=posterior, sample_stats={"acceptance_rate": np.array(rate)})
+
 
 def _num_chains(positions: PyTree) -> int:
     leaves = jax.tree_util.tree_leaves(positions)
@@ -112,6 +136,11 @@ def _check_initial(position: PyTree, logdensity: jax.Array) -> None:
             f"{bad.tolist()}; chain {c} has {_describe_chain(position, c)}. "
             "Start every chain inside the support of the target."
         )
+
+
+@partial(jax.jit, static_argnames=("init_fn",))
+def _init(positions, *, init_fn):
+    return jax.vmap(init_fn)(positions)
 
 
 @partial(jax.jit, static_argnames=("step_fn", "num_samples", "num_warmup", "thin"))
@@ -211,7 +240,7 @@ def sample(
     else:
         positions = _as_float_positions(initial_positions)
         _num_chains(positions)
-        states = jax.jit(jax.vmap(kernel.init))(positions)
+        states = _init(positions, init_fn=kernel.init)
         _check_initial(positions, states.logdensity)
     return _run(
         key, states, step_fn=kernel.step, num_samples=num_samples, num_warmup=num_warmup, thin=thin

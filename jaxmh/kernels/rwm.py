@@ -92,7 +92,7 @@ def propose(key: jax.Array, position: PyTree, step_size: PyTree) -> tuple[PyTree
     z, u = normal_and_uniform(key, sum(sizes), dtype)
     offsets = np.cumsum([0] + sizes)
     moved = [
-        leaf + jnp.asarray(scale, dtype) * z[lo:hi].reshape(jnp.shape(leaf))
+        leaf + (jnp.asarray(scale, dtype) * z[lo:hi].reshape(jnp.shape(leaf))).astype(jnp.result_type(leaf))
         for leaf, scale, lo, hi in zip(leaves, _leaf_scales(step_size, position), offsets[:-1], offsets[1:])
     ]
     return jax.tree_util.tree_unflatten(treedef, moved), u

@@ -8,10 +8,11 @@ from typing import Mapping, NamedTuple, Sequence
 import jax
 import numpy as np
 
-from jaxmh import _checks, models as _models
+from jaxmh import _checks, diagnostics, models as _models
 from jaxmh.data import GroupedData
 from jaxmh.kernels.rwm import rwm
 from jaxmh.sampling import Result, sample
+from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
 __all__ = ["ModelFit", "Comparison", "compare", "TUTORIAL_STEP_SIZES", "rmse"]
 
@@ -30,6 +31,8 @@ class ModelFit(NamedTuple):
     rmse_beta: float
     sigma_mean: float
     seconds: float
+    min_ess_bulk: float
+    max_rhat: float
     alpha_mean: np.ndarray
     beta_mean: np.ndarray
     result: Result
@@ -44,14 +47,30 @@ class Comparison(NamedTuple):
 
     def table(self) -> str:
         """The comparison as an aligned text table."""
-        head = f"{'model':<13}{'accept':>8}{'RMSE alpha':>12}{'RMSE beta':>11}{'mean sigma':>12}{'seconds':>9}"
+        head = (f"{'model':<13}{'accept':>8}{'RMSE alpha':>12}{'RMSE beta':>11}{'mean sigma':>12}"
+                f"{'min ESS':>9}{'max R-hat':>11}{'seconds':>9}")
         lines = [head, "-" * len(head)]
+        failed = False
         for f in self.fits:
+            bad = not self.converged(f)
+            failed |= bad
             lines.append(
                 f"{f.model:<13}{f.acceptance_rate:>8.3f}{f.rmse_alpha:>12.3f}{f.rmse_beta:>11.3f}"
-                f"{f.sigma_mean:>12.3f}{f.seconds:>9.2f}"
+                f"{f.sigma_mean:>12.3f}{f.min_ess_bulk:>9.0f}{f.max_rhat:>11.3f}{f.seconds:>9.2f}"
+                + ("  !" if bad else "")
+            )
+        if failed:
+            lines.append(
+                f"! not converged: max R-hat > {RHAT_THRESHOLD} or min bulk ESS < {ESS_PER_CHAIN} per chain"
+                " -- its estimates (and RMSEs) are not yet trustworthy"
             )
         return "\n".join(lines)
+
+    @staticmethod
+    def converged(fit: "ModelFit") -> bool:
+        """Whether a fit passes R-hat <= 1.01 and bulk ESS >= 100 per chain for every parameter."""
+        num_chains = np.shape(fit.result.acceptance_rate)[0]
+        return bool(fit.max_rhat <= RHAT_THRESHOLD and fit.min_ess_bulk >= ESS_PER_CHAIN * num_chains)
 
     def __str__(self) -> str:
         return self.table()
@@ -66,6 +85,17 @@ def rmse(estimate: np.ndarray, truth: np.ndarray) -> float:
 def _group_means(draws: Mapping, name: str, num_groups: int) -> np.ndarray:
     mean = np.asarray(draws[name], dtype=float).mean(axis=(0, 1))
     return np.broadcast_to(mean, (num_groups,)).copy()
+
+
+def _worst_diagnostics(draws: Mapping) -> tuple[float, float]:
+    """Largest R-hat and smallest bulk ESS over every scalar parameter."""
+    rhats, esses = [], []
+    for value in draws.values():
+        x = np.asarray(value, dtype=np.float64)
+        r, e = diagnostics._rhat_and_ess_bulk(x.reshape(x.shape[0], x.shape[1], -1))
+        rhats.append(r)
+        esses.append(e)
+    return float(np.max(np.concatenate(rhats))), float(np.min(np.concatenate(esses)))
 
 
 def compare(
@@ -102,7 +132,8 @@ def compare(
     -------
     Comparison
         ``.fits`` per model (acceptance rate, RMSEs, posterior mean of sigma,
-        seconds including compilation, per-group posterior means) and ``.table()``.
+        seconds for sampling including compilation, the worst R-hat and bulk
+        ESS over all parameters, per-group posterior means) and ``.table()``.
     """
     key = _checks.as_key(key)
     if not isinstance(data, GroupedData):
@@ -130,6 +161,7 @@ def compare(
         )
         jax.block_until_ready(result)
         seconds = time.perf_counter() - start
+        rhat, ess = _worst_diagnostics(result.draws)
         alpha = _group_means(result.draws, "alpha", data.num_groups)
         beta = _group_means(result.draws, "beta", data.num_groups)
         fits.append(ModelFit(
@@ -139,6 +171,8 @@ def compare(
             rmse_beta=rmse(beta, truth["beta"]) if truth is not None else float("nan"),
             sigma_mean=float(np.mean(result.draws["sigma"])),
             seconds=seconds,
+            min_ess_bulk=ess,
+            max_rhat=rhat,
             alpha_mean=alpha,
             beta_mean=beta,
             result=result,

@@ -1,0 +1,179 @@
+"""The summary table users read after a fit (in the manner of NumPyro's ``print_summary``)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from jaxmh import diagnostics
+
+__all__ = ["Summary", "summary", "RHAT_THRESHOLD", "ESS_PER_CHAIN"]
+
+#: R-hat above this flags a parameter (Vehtari et al. 2021).
+RHAT_THRESHOLD = 1.01
+#: Bulk or tail ESS below this many per chain flags a parameter (Vehtari et al. 2021).
+ESS_PER_CHAIN = 100
+
+_COLUMNS = ("mean", "sd", "lower", "upper", "mcse_mean", "ess_bulk", "ess_tail", "rhat")
+
+
+class Summary:
+    """Per-parameter posterior summaries and convergence diagnostics.
+
+    Rows are scalar parameters named ``sigma`` or ``alpha[3]`` (0-based
+    indices, row-major for arrays of several dimensions).  ``lower`` and
+    ``upper`` are the ``(1 - prob) / 2`` and ``(1 + prob) / 2`` quantiles.
+
+    Attributes
+    ----------
+    names : list of str
+    columns : dict of str -> numpy.ndarray
+    num_chains, num_draws : int
+    prob : float
+    """
+
+    def __init__(self, names, columns, num_chains, num_draws, prob):
+        self.names = list(names)
+        self.columns = {k: np.asarray(v, dtype=float) for k, v in columns.items()}
+        self.num_chains = num_chains
+        self.num_draws = num_draws
+        self.prob = prob
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, name: str) -> dict:
+        """The row of parameter ``name`` as a dict."""
+        i = self.names.index(name)
+        return {k: float(v[i]) for k, v in self.columns.items()}
+
+    def to_dict(self) -> dict:
+        """``{parameter: {column: value}}`` in table order."""
+        return {n: {k: float(v[i]) for k, v in self.columns.items()} for i, n in enumerate(self.names)}
+
+    @property
+    def flagged(self) -> dict:
+        """Parameters that fail a threshold, with the reasons."""
+        limit = ESS_PER_CHAIN * self.num_chains
+        out = {}
+        for i, n in enumerate(self.names):
+            why = []
+            r, eb, et = self.columns["rhat"][i], self.columns["ess_bulk"][i], self.columns["ess_tail"][i]
+            if r > RHAT_THRESHOLD:
+                why.append(f"R-hat {r:.3f}")
+            if eb < limit:
+                why.append(f"bulk ESS {eb:.0f}")
+            if et < limit:
+                why.append(f"tail ESS {et:.0f}")
+            if why:
+                out[n] = why
+        return out
+
+    def table(self, max_rows: int | None = None) -> str:
+        """Aligned text table; ``max_rows`` keeps the first rows and says how many are left out."""
+        lo, hi = 100 * (1 - self.prob) / 2, 100 * (1 + self.prob) / 2
+        heads = ["", "mean", "sd", f"{lo:g}%", f"{hi:g}%", "mcse", "ess_bulk", "ess_tail", "r_hat"]
+        width = max([len(n) for n in self.names] + [4])
+        line = f"{heads[0]:>{width}}" + "".join(f"{h:>10}" for h in heads[1:])
+        rows = [line]
+        shown = self.names if max_rows is None else self.names[:max_rows]
+        for i, name in enumerate(shown):
+            c = {k: v[i] for k, v in self.columns.items()}
+            rows.append(
+                f"{name:>{width}}{c['mean']:>10.3f}{c['sd']:>10.3f}{c['lower']:>10.3f}{c['upper']:>10.3f}"
+                f"{c['mcse_mean']:>10.3f}{c['ess_bulk']:>10.0f}{c['ess_tail']:>10.0f}{c['rhat']:>10.3f}"
+            )
+        if len(shown) < len(self.names):
+            rows.append(f"{'':>{width}}  ... {len(self.names) - len(shown)} more rows")
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return (f"Summary({len(self)} parameters, {self.num_chains} chains x {self.num_draws} draws)\n"
+                + self.table(max_rows=20))
+
+
+def _scalar_rows(name: str, shape: tuple) -> list[str]:
+    if shape == ():
+        return [name]
+    return [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
+
+
+def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Summary:
+    """Summarise draws: mean, sd, central interval, MCSE, bulk/tail ESS and R-hat.
+
+    Parameters
+    ----------
+    result_or_draws
+        A :class:`jaxmh.Result`, or a dict (pytree) of arrays shaped
+        ``(chain, draw, *event)``.
+    prob
+        Probability mass of the central interval (default 0.9: 5% and 95%).
+    warn
+        Emit one ``UserWarning`` listing parameters with R-hat > 1.01 or bulk or
+        tail ESS < 100 per chain.
+
+    Returns
+    -------
+    Summary
+        Prints as an aligned table; ``.to_dict()``; ``.flagged``.
+
+    Examples
+    --------
+    >>> import numpy as np, jaxmh
+    >>> s = jaxmh.summary({"x": np.random.default_rng(0).normal(size=(4, 1000))})
+    >>> sorted(s.to_dict()["x"])[:3]
+    ['ess_bulk', 'ess_tail', 'lower']
+    """
+    draws = getattr(result_or_draws, "draws", result_or_draws)
+    if not (isinstance(prob, (int, float)) and 0 < prob < 1):
+        raise ValueError(f"prob must be a number in (0, 1), got {prob!r}")
+    if isinstance(draws, Mapping):
+        items = list(draws.items())
+    else:
+        leaves = jax.tree_util.tree_flatten_with_path(draws)[0]
+        items = [(jax.tree_util.keystr(p) or "x", v) for p, v in leaves]
+    if not items:
+        raise ValueError("no draws to summarise (store='draws' is needed for a summary)")
+    names, cols = [], {k: [] for k in _COLUMNS}
+    shapes = set()
+    for name, value in items:
+        x = np.asarray(value, dtype=np.float64)
+        if x.ndim < 2:
+            raise ValueError(f"draws of {name!r} must be shaped (chain, draw, ...), got {x.shape}")
+        shapes.add(x.shape[:2])
+        flat = x.reshape(x.shape[0] * x.shape[1], -1)
+        names += _scalar_rows(str(name), x.shape[2:])
+        cols["mean"].append(flat.mean(axis=0))
+        cols["sd"].append(flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.full(flat.shape[1], np.nan))
+        cols["lower"].append(np.quantile(flat, (1 - prob) / 2, axis=0))
+        cols["upper"].append(np.quantile(flat, (1 + prob) / 2, axis=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x3 = x.reshape(x.shape[0], x.shape[1], -1)
+            r, ess_b = diagnostics._rhat_and_ess_bulk(x3)
+            cols["mcse_mean"].append(diagnostics._mcse_mean(x3))
+            cols["ess_bulk"].append(ess_b)
+            cols["ess_tail"].append(diagnostics._ess_tail(x3))
+            cols["rhat"].append(r)
+    if len(shapes) != 1:
+        raise ValueError(f"all parameters need the same (chain, draw) shape, got {sorted(shapes)}")
+    num_chains, num_draws = shapes.pop()
+    out = Summary(names, {k: np.concatenate(v) for k, v in cols.items()}, num_chains, num_draws, prob)
+    if warn and out.flagged:
+        flagged = out.flagged
+        listed = "; ".join(f"{n} ({', '.join(w)})" for n, w in list(flagged.items())[:12])
+        more = f"; and {len(flagged) - 12} more" if len(flagged) > 12 else ""
+        warnings.warn(
+            f"{len(flagged)} of {len(out)} parameters fail the convergence checks "
+            f"(R-hat > {RHAT_THRESHOLD} or bulk/tail ESS < {ESS_PER_CHAIN} x {num_chains} chains): "
+            f"{listed}{more}. Run longer chains or a better-tuned sampler before trusting these numbers.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return out
