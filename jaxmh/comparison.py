@@ -92,7 +92,7 @@ def _worst_diagnostics(draws: Mapping) -> tuple[float, float]:
     rhats, esses = [], []
     for value in draws.values():
         x = np.asarray(value, dtype=np.float64)
-        r, e = diagnostics._rhat_and_ess_bulk(x.reshape(x.shape[0], x.shape[1], -1))
+        r, e = diagnostics._rhat_and_ess_bulk(diagnostics._as_draws(x)[0])
         rhats.append(r)
         esses.append(e)
     return float(np.max(np.concatenate(rhats))), float(np.min(np.concatenate(esses)))

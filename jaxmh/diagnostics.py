@@ -28,10 +28,11 @@ _BLOM = 3.0 / 8.0
 
 
 # ---------------------------------------------------------------------------
-# Shapes
+# Shapes.  Internally every array is (E, C, N): one row of chains x draws per
+# scalar parameter, draws contiguous, so sorts and FFTs run on contiguous memory.
 # ---------------------------------------------------------------------------
 def _as_draws(draws) -> tuple[np.ndarray, tuple]:
-    """(chain, draw, *event) -> float64 (chain, draw, E) and the event shape."""
+    """(chain, draw, *event) -> contiguous float64 (E, chain, draw) and the event shape."""
     arr = np.asarray(draws, dtype=np.float64)
     if arr.ndim < 2:
         raise ValueError(
@@ -39,7 +40,8 @@ def _as_draws(draws) -> tuple[np.ndarray, tuple]:
             "For one chain use draws[None]"
         )
     event = arr.shape[2:]
-    return arr.reshape(arr.shape[0], arr.shape[1], -1), event
+    flat = arr.reshape(arr.shape[0], arr.shape[1], -1)
+    return np.ascontiguousarray(np.moveaxis(flat, 2, 0)), event
 
 
 def _finish(values: np.ndarray, event: tuple):
@@ -48,17 +50,21 @@ def _finish(values: np.ndarray, event: tuple):
 
 
 def _valid(x: np.ndarray, min_chains: int) -> np.ndarray:
-    """Per column: no NaN, and enough chains and draws (ArviZ's ``not_valid``)."""
-    ok = ~np.isnan(x).any(axis=(0, 1))
-    if x.shape[0] < min_chains or x.shape[1] < 4:
+    """Per row: no NaN, and enough chains and draws (ArviZ's ``not_valid``)."""
+    ok = ~np.isnan(x).any(axis=(1, 2))
+    if x.shape[1] < min_chains or x.shape[2] < 4:
         ok[:] = False
     return ok
 
 
 def split_chains(x: np.ndarray) -> np.ndarray:
-    """Split every chain into its first and last halves: (C, N, ...) -> (2C, N // 2, ...)."""
-    half = x.shape[1] // 2
-    return np.concatenate([x[:, :half], x[:, x.shape[1] - half:]], axis=0)
+    """Split every chain into its first and last halves along the last axis.
+
+    ``(..., C, N) -> (..., 2C, N // 2)`` (the middle draw is dropped when N is odd).
+    """
+    n = x.shape[-1]
+    half = n // 2
+    return np.concatenate([x[..., :half], x[..., n - half:]], axis=-2)
 
 
 # ---------------------------------------------------------------------------
@@ -88,42 +94,43 @@ def _ndtri(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _average_ranks(flat: np.ndarray) -> np.ndarray:
-    """Ranks 1..n down each column, ties given their average rank (``scipy.stats.rankdata``).
+def _average_ranks(rows: np.ndarray) -> np.ndarray:
+    """Ranks 1..n along each row, ties given their average rank (``scipy.stats.rankdata``).
 
     Metropolis chains repeat values (every rejection), so ties are the rule.
     """
-    rows = np.ascontiguousarray(flat.T)  # sort contiguous rows, one per column
-    n = rows.shape[1]
-    order = np.argsort(rows, axis=1)
-    ordered = np.take_along_axis(rows, order, axis=1)
-    idx = np.broadcast_to(np.arange(n), rows.shape)
-    starts = np.ones(rows.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ends = np.ones(rows.shape, dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
-    last = (n - 1) - np.maximum.accumulate(np.where(ends[:, ::-1], idx, 0), axis=1)[:, ::-1]
     ranks = np.empty(rows.shape)
-    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
-    return ranks.T
+    for i, row in enumerate(rows):
+        order = np.argsort(row)
+        ordered = row[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        ends = np.r_[starts[1:], row.size]            # one past each group's last index
+        mean_rank = (starts + ends + 1) / 2.0          # average of ranks starts+1 .. ends
+        ranks[i, order] = np.repeat(mean_rank, ends - starts)
+    return ranks
 
 
 def rank_normalize(x: np.ndarray) -> np.ndarray:
-    """Rank-normalise each column of (C, N, E) over all chains and draws (Blom offsets)."""
-    flat = x.reshape(-1, x.shape[-1])
-    size = flat.shape[0]
-    ranks = _average_ranks(flat)
-    return _ndtri((ranks - _BLOM) / (size - 2 * _BLOM + 1)).reshape(x.shape)
+    """Rank-normalise each row of (E, C, N) over all its chains and draws (Blom offsets).
+
+    Averaged ranks are multiples of 1/2, so the normal quantiles are looked up
+    in a table of the ``2 size - 1`` possible values.
+    """
+    rows = x.reshape(x.shape[0], -1)
+    size = rows.shape[1]
+    table = _ndtri((np.arange(2, 2 * size + 1) / 2.0 - _BLOM) / (size - 2 * _BLOM + 1))
+    index = (2.0 * _average_ranks(rows) - 2.0).astype(np.int64)
+    return table[index].reshape(x.shape)
 
 
-def autocovariance(x: np.ndarray, axis: int = 1) -> np.ndarray:
+def autocovariance(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Autocovariance at every lag along ``axis`` by FFT (biased, divided by n)."""
     n = x.shape[axis]
     m = _next_fast_len(2 * n)
     centred = x - x.mean(axis=axis, keepdims=True)
     spectrum = np.fft.rfft(centred, n=m, axis=axis)
-    cov = np.fft.irfft(spectrum * np.conjugate(spectrum), n=m, axis=axis)
+    power = spectrum.real**2 + spectrum.imag**2
+    cov = np.fft.irfft(power, n=m, axis=axis)
     return np.take(cov, np.arange(n), axis=axis) / n
 
 
@@ -144,33 +151,34 @@ def _next_fast_len(n: int) -> int:
 
 
 def _rhat_basic(x: np.ndarray) -> np.ndarray:
-    """Classic R-hat of (C, N, E) per column."""
-    n = x.shape[1]
+    """Classic R-hat of (E, C, N) per row."""
+    n = x.shape[2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        between = n * np.var(x.mean(axis=1), axis=0, ddof=1)
-        within = np.mean(np.var(x, axis=1, ddof=1), axis=0)
+        between = n * np.var(x.mean(axis=2), axis=1, ddof=1)
+        within = np.mean(np.var(x, axis=2, ddof=1), axis=1)
         return np.sqrt((between / within + n - 1) / n)
 
 
 def _ess_basic(x: np.ndarray) -> np.ndarray:
-    """ESS of (C, N, E) per column: Geyer's initial monotone sequence (ArviZ's ``_ess``)."""
-    num_chains, n, num_cols = x.shape
-    out = np.full(num_cols, np.nan)
-    nan_cols = np.isnan(x).any(axis=(0, 1))
-    const = (np.nanmax(x, axis=(0, 1)) - np.nanmin(x, axis=(0, 1))) < np.finfo(float).resolution
-    out[const & ~nan_cols] = num_chains * n
-    cols = np.flatnonzero(~const & ~nan_cols)
-    if cols.size == 0:
+    """ESS of (E, C, N) per row: Geyer's initial monotone sequence (ArviZ's ``_ess``)."""
+    num_rows, num_chains, n = x.shape
+    out = np.full(num_rows, np.nan)
+    nan_rows = np.isnan(x).any(axis=(1, 2))
+    with np.errstate(invalid="ignore"):
+        const = (np.nanmax(x, axis=(1, 2)) - np.nanmin(x, axis=(1, 2))) < np.finfo(float).resolution
+    out[const & ~nan_rows] = num_chains * n
+    rows = np.flatnonzero(~const & ~nan_rows)
+    if rows.size == 0:
         return out
-    x = x[:, :, cols]
-    acov = autocovariance(x, axis=1)                       # (C, N, E)
-    mean_var = acov[:, 0].mean(axis=0) * n / (n - 1.0)
+    x = x[rows]
+    acov = autocovariance(x, axis=-1)                         # (E, C, N)
+    mean_var = acov[:, :, 0].mean(axis=1) * n / (n - 1.0)
     var_plus = mean_var * (n - 1.0) / n
     if num_chains > 1:
-        var_plus = var_plus + np.var(x.mean(axis=1), axis=0, ddof=1)
+        var_plus = var_plus + np.var(x.mean(axis=2), axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus    # (N, E) for every lag
-    e = cols.size
+        rho = (1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]).T   # (N, E)
+    e = rows.size
     rho_hat = np.zeros((n, e))
     rho_hat[0] = 1.0
     rho_hat[1] = rho[1]
@@ -178,7 +186,7 @@ def _ess_basic(x: np.ndarray) -> np.ndarray:
     t_final = np.ones(e, dtype=int)
     active = np.ones(e, dtype=bool)
     t = 1
-    # Geyer's initial positive sequence, every column stepping together while active
+    # Geyer's initial positive sequence, every row stepping together while active
     while t < n - 3:
         active &= (rho_even + rho_odd) > 0
         if not active.any():
@@ -212,12 +220,17 @@ def _ess_basic(x: np.ndarray) -> np.ndarray:
     tau = np.maximum(tau, 1.0 / np.log10(total))
     ess = total / tau
     ess[np.isnan(rho_hat).any(axis=0)] = np.nan
-    out[cols] = ess
+    out[rows] = ess
     return out
 
 
 def _where_valid(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(ok, values, np.nan)
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """(E, C, N) -> (E, C * N)."""
+    return x.reshape(x.shape[0], -1)
 
 
 # ---------------------------------------------------------------------------
@@ -228,7 +241,7 @@ def _rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     split = split_chains(x)
     z = rank_normalize(split)
     bulk = _rhat_basic(z)
-    folded = np.abs(split - np.median(split.reshape(-1, split.shape[-1]), axis=0))
+    folded = np.abs(split - np.median(_rows(split), axis=1)[:, None, None])
     tail = _rhat_basic(rank_normalize(folded))
     # ArviZ takes Python's max(bulk, tail): the first unless the second is larger
     r = _where_valid(np.where(tail > bulk, tail, bulk), _valid(x, min_chains=2))
@@ -271,7 +284,7 @@ def ess_bulk(draws):
 
 
 def _quantile_ess(x: np.ndarray, prob: float) -> np.ndarray:
-    quantile = np.quantile(x.reshape(-1, x.shape[-1]), prob, axis=0)  # R's type 7
+    quantile = np.quantile(_rows(x), prob, axis=1)[:, None, None]  # R's type 7
     return _ess_basic(split_chains((x <= quantile).astype(np.float64)))
 
 
@@ -294,7 +307,7 @@ def ess_mean(draws):
 
 
 def _mcse_mean(x: np.ndarray) -> np.ndarray:
-    sd = np.std(x.reshape(-1, x.shape[-1]), axis=0, ddof=1)
+    sd = np.std(_rows(x), axis=1, ddof=1)
     return _where_valid(sd / np.sqrt(_ess_basic(split_chains(x))), _valid(x, min_chains=1))
 
 
@@ -308,11 +321,10 @@ def mcse_sd(draws):
     """Monte Carlo standard error of the posterior standard deviation (ArviZ's definition)."""
     x, event = _as_draws(draws)
     ok = _valid(x, min_chains=1)
-    flat = x.reshape(-1, x.shape[-1])
-    sq = (x - flat.mean(axis=0)) ** 2
+    sq = (x - _rows(x).mean(axis=1)[:, None, None]) ** 2
     ess = _ess_basic(split_chains(sq))
-    evar = sq.reshape(-1, x.shape[-1]).mean(axis=0)
+    evar = _rows(sq).mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        varvar = ((sq**2).reshape(-1, x.shape[-1]).mean(axis=0) - evar**2) / ess
+        varvar = (_rows(sq**2).mean(axis=1) - evar**2) / ess
         value = np.sqrt(varvar / evar / 4)
     return _finish(_where_valid(value, ok), event)
