@@ -1,11 +1,12 @@
 """jaxmh: Bayesian hierarchical models with vectorised Metropolis MCMC in JAX."""
 
-from jaxmh import comparison, data, datasets, diagnostics, kernels, models, plots
+from jaxmh import adaptation, comparison, data, datasets, diagnostics, kernels, models, plots
 from jaxmh.comparison import Comparison, ModelFit, compare
-from jaxmh.kernels.rwm import rwm
+from jaxmh.fitting import fit
+from jaxmh.kernels.random_walk import rwm
 from jaxmh.sampling import Result, sample
 from jaxmh.summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["Comparison", "ModelFit", "Result", "compare", "comparison", "data", "datasets", "diagnostics", "kernels", "models", "plots", "rwm", "sample", "summary", "Summary", "__version__"]
+__all__ = ["Comparison", "ModelFit", "Result", "adaptation", "compare", "comparison", "fit", "data", "datasets", "diagnostics", "kernels", "models", "plots", "rwm", "sample", "summary", "Summary", "__version__"]

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["threefry2x32", "random_words", "normal_and_uniform", "fold_in"]
+__all__ = ["threefry2x32", "random_words", "normal_and_uniform", "normals_and_uniforms", "fold_in"]
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)
@@ -82,8 +82,8 @@ def _open_unit(words: jax.Array, dtype) -> jax.Array:
     return ((k.astype(jnp.float32) + 0.5) * np.float32(2.0**-23)).astype(dtype)
 
 
-def normal_and_uniform(key: jax.Array, n: int, dtype) -> tuple[jax.Array, jax.Array]:
-    """``n`` independent standard normals and one uniform on (0, 1) from one key.
+def normals_and_uniforms(key: jax.Array, num_normal: int, num_uniform: int, dtype):
+    """``num_normal`` standard normals and ``num_uniform`` uniforms on (0, 1) from one key.
 
     The normals are ``sqrt(2) * erfinv(2u - 1)`` of open-interval uniforms, so
     their distribution is exactly symmetric about zero (which is what makes a
@@ -92,10 +92,16 @@ def normal_and_uniform(key: jax.Array, n: int, dtype) -> tuple[jax.Array, jax.Ar
     dtype = jnp.dtype(dtype)
     if not _is_threefry(key):
         k1, k2 = jax.random.split(key)
-        return jax.random.normal(k1, (n,), dtype), jax.random.uniform(
-            k2, (), dtype, minval=jnp.finfo(dtype).tiny
-        )
+        tiny = jnp.finfo(dtype).tiny
+        return (jax.random.normal(k1, (num_normal,), dtype),
+                jax.random.uniform(k2, (num_uniform,), dtype, minval=tiny))
     per = 2 if dtype == jnp.float64 else 1
-    u = _open_unit(random_words(key, per * (n + 1)), dtype)
-    z = np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(2 * u[:n] - 1)
-    return z, u[n]
+    u = _open_unit(random_words(key, per * (num_normal + num_uniform)), dtype)
+    z = np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(2 * u[:num_normal] - 1)
+    return z, u[num_normal:]
+
+
+def normal_and_uniform(key: jax.Array, n: int, dtype) -> tuple[jax.Array, jax.Array]:
+    """``n`` independent standard normals and one uniform on (0, 1) from one key."""
+    z, u = normals_and_uniforms(key, n, 1, dtype)
+    return z, u[0]

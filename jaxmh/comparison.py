@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxmh import _checks, diagnostics, models as _models
 from jaxmh.data import GroupedData
-from jaxmh.kernels.rwm import rwm
+from jaxmh.kernels.random_walk import rwm
 from jaxmh.sampling import Result, sample
 from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 

@@ -11,8 +11,9 @@ computation per (kernel, shapes, settings).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ import numpy as np
 
 from jaxmh import _checks
 from jaxmh._threefry import fold_in
-from jaxmh.kernels.rwm import SamplingAlgorithm
+from jaxmh.kernels.random_walk import SamplingAlgorithm
 
 __all__ = ["Result", "sample"]
 
@@ -34,15 +35,20 @@ class Result(NamedTuple):
         Pytree of the position's structure; every leaf shaped
         ``(num_chains, num_samples, *leaf_shape)``, warm-up dropped.
     acceptance_rate
-        Share of accepted proposals per chain after warm-up, shape ``(num_chains,)``.
+        Share of accepted proposals per chain after warm-up, shape ``(num_chains,)``
+        (for a kernel with several blocks, the share over all block updates).
     final_state
         The kernels' states after the last step (leading chain axis); pass it
         back to :func:`sample` as ``initial_positions`` to continue the chains.
+    step_size
+        The proposal sds the sampling phase used, per chain (leading chain
+        axis), when warm-up tuned them (:func:`jaxmh.fit`); otherwise ``None``.
     """
 
     draws: PyTree
     acceptance_rate: jax.Array
     final_state: Any
+    step_size: Any = None
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).
@@ -144,13 +150,14 @@ def _init(positions, *, init_fn):
 
 
 @partial(jax.jit, static_argnames=("step_fn", "num_samples", "num_warmup", "thin"))
-def _run(key, states, *, step_fn, num_samples, num_warmup, thin):
+def _run(key, states, params, *, step_fn, num_samples, num_warmup, thin):
+    """Scan ``step_fn(key, state, params)`` over steps, vmapped over chains (and ``params``)."""
     num_chains = jax.tree_util.tree_leaves(states)[0].shape[0]
     chain_keys = jax.vmap(lambda c: fold_in(key, c))(jnp.arange(num_chains, dtype=jnp.uint32))
 
-    def one_chain(chain_key, state):
+    def one_chain(chain_key, state, params):
         def transition(state, t):
-            return step_fn(fold_in(chain_key, t), state)
+            return step_fn(fold_in(chain_key, t), state, params)
 
         def warmup_step(state, t):
             return transition(state, t)[0], None
@@ -164,7 +171,7 @@ def _run(key, states, *, step_fn, num_samples, num_warmup, thin):
             def thin_step(j, carry):
                 state, accepted = carry
                 state, info = transition(state, first + j)
-                return state, accepted + info.is_accepted
+                return state, accepted + jnp.mean(info.is_accepted, dtype=jnp.float32)
 
             if thin == 1:
                 state, accepted = thin_step(0, (state, accepted))
@@ -173,12 +180,22 @@ def _run(key, states, *, step_fn, num_samples, num_warmup, thin):
             return (state, accepted), state.position
 
         (state, accepted), draws = jax.lax.scan(
-            draw, (state, jnp.zeros((), jnp.int32)), jnp.arange(num_samples)
+            draw, (state, jnp.zeros((), jnp.float32)), jnp.arange(num_samples, dtype=jnp.uint32)
         )
         return draws, accepted / (num_samples * thin), state
 
-    draws, rate, state = jax.vmap(one_chain)(chain_keys, states)
+    draws, rate, state = jax.vmap(one_chain)(chain_keys, states, params)
     return Result(draws, rate, state)
+
+
+@dataclass(frozen=True)
+class _KernelStep:
+    """``step(key, state, params)`` for a closed kernel that takes no per-chain parameters."""
+
+    step: Callable
+
+    def __call__(self, key, state, params):
+        return self.step(key, state)
 
 
 def sample(
@@ -243,7 +260,8 @@ def sample(
         states = _init(positions, init_fn=kernel.init)
         _check_initial(positions, states.logdensity)
     return _run(
-        key, states, step_fn=kernel.step, num_samples=num_samples, num_warmup=num_warmup, thin=thin
+        key, states, None, step_fn=_KernelStep(kernel.step), num_samples=num_samples,
+        num_warmup=num_warmup, thin=thin,
     )
 
 

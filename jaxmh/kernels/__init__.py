@@ -1,5 +1,6 @@
 """Transition kernels: pure ``init`` / ``step`` functions with NamedTuple states."""
 
-from jaxmh.kernels.rwm import RWInfo, RWState, SamplingAlgorithm, build_kernel, init, rwm
+from jaxmh.kernels.group_blocked import BlockedInfo, BlockedState, blocked
+from jaxmh.kernels.random_walk import RWInfo, RWState, SamplingAlgorithm, build_kernel, init, rwm
 
-__all__ = ["RWInfo", "RWState", "SamplingAlgorithm", "build_kernel", "init", "rwm"]
+__all__ = ["BlockedInfo", "BlockedState", "blocked", "RWInfo", "RWState", "SamplingAlgorithm", "build_kernel", "init", "rwm"]

@@ -49,6 +49,14 @@ def sum_squares(alpha, beta, stats: GroupStats):
     return stats.n * level * level + stats.sxx * slope * slope + stats.rss
 
 
+def group_loglik(alpha, beta, sigma, stats: GroupStats):
+    """Log-likelihood of each group's rows, shape ``(G,)``; ``-inf`` if ``sigma <= 0``."""
+    safe = jnp.where(sigma > 0, sigma, 1.0)
+    ss = sum_squares(alpha, beta, stats)
+    value = -0.5 * ss / (safe * safe) - stats.n * (jnp.log(safe) + _HALF_LOG_2PI)
+    return jnp.where(sigma > 0, value, -jnp.inf)
+
+
 def loglik(alpha, beta, sigma, stats: GroupStats):
     """Total log-likelihood of ``y ~ N(alpha[g] + beta[g] x, sigma^2)``; ``-inf`` if ``sigma <= 0``."""
     safe = jnp.where(sigma > 0, sigma, 1.0)

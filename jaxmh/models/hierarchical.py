@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxmh import logpdf
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _regression
-from jaxmh.models.base import Model
+from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import Normal, Uniform
 
 __all__ = ["hierarchical"]
@@ -35,19 +35,35 @@ def hierarchical(
     stats = _common.stats_of(data)
     num_groups = data.num_groups
 
-    def logdensity(params: dict) -> jax.Array:
-        alpha, beta, sigma = params["alpha"], params["beta"], params["sigma"]
-        mu_a, mu_b = params["mu_alpha"], params["mu_beta"]
-        s_a, s_b = params["sigma_alpha"], params["sigma_beta"]
-        hyper = (
-            prior_mu_alpha.logpdf(mu_a)
-            + prior_mu_beta.logpdf(mu_b)
-            + prior_sigma_alpha.logpdf(s_a)
-            + prior_sigma_beta.logpdf(s_b)
-            + prior_sigma.logpdf(sigma)
+    def global_logdensity(params: dict) -> jax.Array:
+        return (
+            prior_mu_alpha.logpdf(params["mu_alpha"])
+            + prior_mu_beta.logpdf(params["mu_beta"])
+            + prior_sigma_alpha.logpdf(params["sigma_alpha"])
+            + prior_sigma_beta.logpdf(params["sigma_beta"])
+            + prior_sigma.logpdf(params["sigma"])
         )
-        groups = jnp.sum(logpdf.normal(alpha, mu_a, s_a)) + jnp.sum(logpdf.normal(beta, mu_b, s_b))
-        return hyper + groups + _regression.loglik(alpha, beta, sigma, stats)
+
+    def group_logdensity(params: dict) -> jax.Array:
+        alpha, beta = params["alpha"], params["beta"]
+        return (
+            logpdf.normal(alpha, params["mu_alpha"], params["sigma_alpha"])
+            + logpdf.normal(beta, params["mu_beta"], params["sigma_beta"])
+            + _regression.group_loglik(alpha, beta, params["sigma"], stats)
+        )
+
+    def logdensity(params: dict) -> jax.Array:
+        return global_logdensity(params) + jnp.sum(group_logdensity(params))
+
+    def standardize(params: dict):
+        s_a, s_b = params["sigma_alpha"], params["sigma_beta"]
+        z = {"alpha": (params["alpha"] - params["mu_alpha"]) / s_a,
+             "beta": (params["beta"] - params["mu_beta"]) / s_b}
+        return z, num_groups * (jnp.log(s_a) + jnp.log(s_b))
+
+    def unstandardize(z: dict, params: dict) -> dict:
+        return {"alpha": params["mu_alpha"] + params["sigma_alpha"] * z["alpha"],
+                "beta": params["mu_beta"] + params["sigma_beta"] * z["beta"]}
 
     def init(key: jax.Array, num_chains: int) -> dict:
         key, num_chains = _common.check_init_args(key, num_chains)
@@ -63,4 +79,5 @@ def hierarchical(
             "sigma": scale(k[6], (num_chains,)),
         }
 
-    return Model("hierarchical", logdensity, init, ("alpha", "beta"), num_groups)
+    split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity, standardize, unstandardize)
+    return Model("hierarchical", logdensity, init, ("alpha", "beta"), num_groups, split)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _regression
-from jaxmh.models.base import Model
+from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import Uniform
 
 __all__ = ["unpooled"]
@@ -29,14 +29,19 @@ def unpooled(
     stats = _common.stats_of(data)
     num_groups = data.num_groups
 
-    def logdensity(params: dict) -> jax.Array:
-        alpha, beta, sigma = params["alpha"], params["beta"], params["sigma"]
-        prior = (
-            jnp.sum(prior_alpha.logpdf(alpha))
-            + jnp.sum(prior_beta.logpdf(beta))
-            + prior_sigma.logpdf(sigma)
+    def global_logdensity(params: dict) -> jax.Array:
+        return prior_sigma.logpdf(params["sigma"])
+
+    def group_logdensity(params: dict) -> jax.Array:
+        alpha, beta = params["alpha"], params["beta"]
+        return (
+            prior_alpha.logpdf(alpha)
+            + prior_beta.logpdf(beta)
+            + _regression.group_loglik(alpha, beta, params["sigma"], stats)
         )
-        return prior + _regression.loglik(alpha, beta, sigma, stats)
+
+    def logdensity(params: dict) -> jax.Array:
+        return global_logdensity(params) + jnp.sum(group_logdensity(params))
 
     def init(key: jax.Array, num_chains: int) -> dict:
         key, num_chains = _common.check_init_args(key, num_chains)
@@ -47,4 +52,5 @@ def unpooled(
             "sigma": _common.draw_scales(ks, (num_chains,)),
         }
 
-    return Model("unpooled", logdensity, init, ("alpha", "beta"), num_groups)
+    split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity)
+    return Model("unpooled", logdensity, init, ("alpha", "beta"), num_groups, split)
