@@ -73,23 +73,28 @@ def _is_threefry(key: jax.Array) -> bool:
 
 
 def _open_unit(words: jax.Array, dtype) -> jax.Array:
-    """Map random words to uniforms on the open interval (0, 1), symmetric about 1/2."""
+    """Map random words to uniforms on the open interval (0, 1), symmetric about 1/2.
+
+    Types narrower than float32 get float32 (a float16 cannot hold 1 - 2^-24).
+    """
     if jnp.dtype(dtype) == jnp.float64:
         hi, lo = words[0::2].astype(jnp.uint64), words[1::2].astype(jnp.uint64)
         k = ((hi << np.uint64(32)) | lo) >> np.uint64(12)  # 52 bits
         return (k.astype(jnp.float64) + 0.5) * (2.0**-52)
     k = words >> np.uint32(9)  # 23 bits; k + 0.5 is exact in float32
-    return ((k.astype(jnp.float32) + 0.5) * np.float32(2.0**-23)).astype(dtype)
+    return (k.astype(jnp.float32) + 0.5) * np.float32(2.0**-23)
 
 
 def normals_and_uniforms(key: jax.Array, num_normal: int, num_uniform: int, dtype):
     """``num_normal`` standard normals and ``num_uniform`` uniforms on (0, 1) from one key.
 
+    Computed in ``dtype`` promoted to at least float32.
+
     The normals are ``sqrt(2) * erfinv(2u - 1)`` of open-interval uniforms, so
     their distribution is exactly symmetric about zero (which is what makes a
     random-walk proposal built from them symmetric).
     """
-    dtype = jnp.dtype(dtype)
+    dtype = jnp.promote_types(dtype, jnp.float32)
     if not _is_threefry(key):
         k1, k2 = jax.random.split(key)
         tiny = jnp.finfo(dtype).tiny

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--group-size", type=_positive, default=5, help="observations per individual (default 5)")
     c.add_argument("--models", nargs="+", default=["pooled", "unpooled", "hierarchical"],
                    choices=["pooled", "unpooled", "hierarchical"])
+    c.add_argument("--method", default="rwm", choices=["rwm", "adaptive", "blocked"],
+                   help="sampler: the tutorial's random-walk Metropolis (rwm, default), adaptive joint "
+                        "random walk, or group-blocked Metropolis-within-Gibbs (blocked)")
     c.add_argument("--chains", type=_positive, default=4, help="chains per model (default 4)")
     c.add_argument("--samples", type=_positive, default=8000, help="draws kept per chain (default 8000)")
     c.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps dropped (default 2000)")
@@ -84,11 +87,13 @@ def _compare(args) -> int:
 
     data, truth, source = _load(args)
     print(f"data: {source} ({data.num_obs} rows, {data.num_groups} groups)")
-    print(f"sampler: random-walk Metropolis, {args.chains} chains x {args.warmup + args.samples} "
+    sampler = {"rwm": "random-walk Metropolis (the tutorial's)", "adaptive": "adaptive random-walk Metropolis",
+               "blocked": "group-blocked Metropolis-within-Gibbs"}[args.method]
+    print(f"sampler: {sampler}, {args.chains} chains x {args.warmup + args.samples} "
           f"iterations ({args.warmup} warm-up dropped)\n")
     result = compare(
         jax.random.key(args.seed), data, truth, models=args.models, num_chains=args.chains,
-        num_samples=args.samples, num_warmup=args.warmup,
+        num_samples=args.samples, num_warmup=args.warmup, method=args.method,
     )
     print(result.table())
     if truth is None:

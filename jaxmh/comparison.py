@@ -11,6 +11,7 @@ import numpy as np
 from jaxmh import _checks, diagnostics, models as _models
 from jaxmh.data import GroupedData
 from jaxmh.kernels.random_walk import rwm
+from jaxmh.fitting import METHODS, fit
 from jaxmh.sampling import Result, sample
 from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
@@ -108,6 +109,7 @@ def compare(
     num_samples: int = 8000,
     num_warmup: int = 2000,
     step_sizes: Mapping[str, float] | None = None,
+    method: str = "rwm",
 ) -> Comparison:
     """Fit several models to ``data`` with the tutorial's sampler and score them.
 
@@ -126,7 +128,12 @@ def compare(
     models
         Names among ``"pooled"``, ``"unpooled"``, ``"hierarchical"``.
     step_sizes
-        Proposal sd per model name, overriding the tutorial's.
+        Proposal sd per model name, overriding the tutorial's (``method="rwm"``)
+        or giving the starting scale of the tuning.
+    method
+        ``"rwm"`` (the tutorial's untuned sampler), ``"adaptive"`` or
+        ``"blocked"`` (see :func:`jaxmh.fit`; a model without groups, such
+        as the pooled one, falls back from ``"blocked"`` to ``"adaptive"``).
 
     Returns
     -------
@@ -144,6 +151,8 @@ def compare(
     if unknown or not models:
         raise ValueError(f"models must be among {sorted(MODEL_BUILDERS)}, got {list(models)}")
     sizes = dict(TUTORIAL_STEP_SIZES, **(step_sizes or {}))
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if truth is not None:
         for name in ("alpha", "beta"):
             if np.shape(truth[name]) != (data.num_groups,):
@@ -155,10 +164,15 @@ def compare(
         model = MODEL_BUILDERS[name](data)
         k_init, k_run = jax.random.split(jax.random.fold_in(key, m))
         start = time.perf_counter()
-        result = sample(
-            k_run, rwm(model.logdensity, sizes[name]), model.init(k_init, num_chains),
-            num_samples, num_warmup=num_warmup,
-        )
+        if method == "rwm":
+            result = sample(
+                k_run, rwm(model.logdensity, sizes[name]), model.init(k_init, num_chains),
+                num_samples, num_warmup=num_warmup,
+            )
+        else:
+            how = method if (method != "blocked" or model.split is not None) else "adaptive"
+            result = fit(k_run, model, method=how, num_chains=num_chains, num_samples=num_samples,
+                         num_warmup=num_warmup, step_size=sizes[name])
         jax.block_until_ready(result)
         seconds = time.perf_counter() - start
         rhat, ess = _worst_diagnostics(result.draws)

@@ -17,7 +17,7 @@ from jaxmh import _checks
 __all__ = ["GroupedData", "simulate", "from_csv", "read_truth_csv"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GroupedData:
     """Observations ``(x, y)`` in long format with an integer group index.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable
 
 import jax
@@ -14,7 +14,7 @@ from jaxmh import _checks, adaptation
 from jaxmh._threefry import fold_in
 from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
 from jaxmh.models.base import Model
-from jaxmh.sampling import Result, _check_initial, _run, sample
+from jaxmh.sampling import Result, _check_initial, _run
 
 __all__ = ["fit", "METHODS", "DEFAULT_STEP_SIZE"]
 
@@ -50,6 +50,7 @@ def _rwm_scale(multiplier, sd):
     return jax.tree.map(lambda s: multiplier * s, sd)
 
 
+@lru_cache(maxsize=None)
 def _blocked_scale(group_names, num_groups):
     """Multipliers ``[group 0..G-1, global, interweave]`` times per-coordinate scales."""
 
@@ -138,13 +139,16 @@ def fit(
     k_init, k_warm, k_run = jax.random.split(key, 3)
     positions = model.init(k_init, num_chains)
 
-    if method == "rwm":
-        return sample(k_run, rwm_kernel.rwm(model.logdensity, start), positions, num_samples,
-                      num_warmup=num_warmup, thin=thin)
-
     dtype = jnp.result_type(float)
     one = jax.tree.map(lambda v: v[0], positions)
     initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
+    if method == "rwm":  # the tutorial's sampler: one fixed sd, warm-up steps simply dropped
+        states = jax.vmap(lambda p: rwm_kernel.init(p, model.logdensity))(positions)
+        _check_initial(positions, states.logdensity)
+        fixed = jax.tree.map(lambda v: jnp.broadcast_to(v, (num_chains,) + v.shape), initial_sd)
+        result = _run(k_run, states, fixed, step_fn=_RWMStep(model.logdensity), num_samples=num_samples,
+                      num_warmup=num_warmup, thin=thin)
+        return result._replace(step_size=fixed)
     if method == "adaptive":
         step_fn = _RWMStep(model.logdensity)
         states = jax.vmap(lambda p: rwm_kernel.init(p, model.logdensity))(positions)
@@ -158,7 +162,8 @@ def fit(
         num_groups = int(np.shape(one[split.group_names[0]])[0])
         scale_fn = _blocked_scale(tuple(split.group_names), num_groups)
         # blocks: each group, the globals, and the interweaving move (its own multiplier)
-        dims = tuple([group_dim] * num_groups + [max(global_dim, 1)] * 2)
+        interweaves = split.standardize is not None and global_dim > 0
+        dims = tuple([group_dim] * num_groups + [max(global_dim, 1)] * (2 if interweaves else 1))
     _check_initial(positions, states.logdensity)
     states, tuned = _warmup_chains(k_warm, states, initial_sd, step_fn=step_fn, scale_fn=scale_fn,
                                    dims=dims, num_steps=num_warmup)

@@ -99,6 +99,9 @@ def _num_chains(positions: PyTree) -> int:
 
 def _as_float_positions(positions: PyTree) -> PyTree:
     def convert(name, leaf):
+        kind = np.asarray(leaf).dtype if not isinstance(leaf, jax.Array) else leaf.dtype
+        if not (jnp.issubdtype(kind, jnp.number) or kind == bool):
+            raise TypeError(f"initial_positions: leaf {name} has dtype {kind}; expected floats")
         arr = jnp.asarray(leaf)
         if jnp.issubdtype(arr.dtype, jnp.floating):
             return arr
@@ -171,7 +174,7 @@ def _run(key, states, params, *, step_fn, num_samples, num_warmup, thin):
             def thin_step(j, carry):
                 state, accepted = carry
                 state, info = transition(state, first + j)
-                return state, accepted + jnp.mean(info.is_accepted, dtype=jnp.float32)
+                return state, accepted + jnp.sum(info.is_accepted, dtype=jnp.int32)
 
             if thin == 1:
                 state, accepted = thin_step(0, (state, accepted))
@@ -180,9 +183,10 @@ def _run(key, states, params, *, step_fn, num_samples, num_warmup, thin):
             return (state, accepted), state.position
 
         (state, accepted), draws = jax.lax.scan(
-            draw, (state, jnp.zeros((), jnp.float32)), jnp.arange(num_samples, dtype=jnp.uint32)
+            draw, (state, jnp.zeros((), jnp.int32)), jnp.arange(num_samples, dtype=jnp.uint32)
         )
-        return draws, accepted / (num_samples * thin), state
+        blocks = jax.eval_shape(lambda s: step_fn(chain_key, s, params)[1].is_accepted, state).size
+        return draws, accepted / (num_samples * thin * blocks), state
 
     draws, rate, state = jax.vmap(one_chain)(chain_keys, states, params)
     return Result(draws, rate, state)
@@ -254,6 +258,7 @@ def sample(
     if _is_state(initial_positions):
         states = initial_positions
         _num_chains(states.position)
+        jax.eval_shape(jax.vmap(kernel.init), states.position)  # the kernel's own checks (structure)
     else:
         positions = _as_float_positions(initial_positions)
         _num_chains(positions)

@@ -114,7 +114,7 @@ def build_kernel() -> Callable:
         position = state.position
         group_names = tuple(split.group_names)
         global_names = tuple(k for k in position if k not in group_names)
-        dtype = jnp.result_type(state.logdensity)
+        dtype = jnp.promote_types(jnp.result_type(state.logdensity), jnp.float32)
         num_groups = state.group_logdensity.shape[0]
         n_group = sum(_leaf_sizes(position, group_names))
         n_global = sum(_leaf_sizes(position, global_names))

@@ -88,7 +88,8 @@ def propose(key: jax.Array, position: PyTree, step_size: PyTree) -> tuple[PyTree
     """
     leaves, treedef = jax.tree_util.tree_flatten(position)
     sizes = [int(np.prod(jnp.shape(leaf))) for leaf in leaves]
-    dtype = jnp.result_type(*leaves)
+    # noise in at least float32: a float16 uniform cannot stay inside (0, 1)
+    dtype = jnp.promote_types(jnp.result_type(*leaves), jnp.float32)
     z, u = normal_and_uniform(key, sum(sizes), dtype)
     offsets = np.cumsum([0] + sizes)
     moved = [
