@@ -24,7 +24,13 @@ def _positive(text: str) -> int:
 
 
 def _nonnegative(text: str) -> int:
-    return _positive(str(int(text) + 1)) - 1 if text.lstrip("-").isdigit() else _positive(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:

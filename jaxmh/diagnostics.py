@@ -228,6 +228,20 @@ def _where_valid(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(ok, values, np.nan)
 
 
+def _nan_if_short(fn):
+    """Fewer than 4 draws: NaN for every row, as ArviZ (before any computation can fail)."""
+
+    def wrapped(x: np.ndarray, *args):
+        if x.shape[-1] < 4:
+            out = np.full(x.shape[0], np.nan)
+            return (out, out.copy()) if fn.__name__ == "_rhat_and_ess_bulk" else out
+        return fn(x, *args)
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
 def _rows(x: np.ndarray) -> np.ndarray:
     """(E, C, N) -> (E, C * N)."""
     return x.reshape(x.shape[0], -1)
@@ -236,6 +250,7 @@ def _rows(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # Public diagnostics
 # ---------------------------------------------------------------------------
+@_nan_if_short
 def _rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank-normalised split R-hat and bulk ESS of (C, N, E), sharing the rank normalisation."""
     split = split_chains(x)
@@ -279,8 +294,7 @@ def ess_bulk(draws):
     Returns an array shaped ``event`` (see :func:`rhat` for the input).
     """
     x, event = _as_draws(draws)
-    ok = _valid(x, min_chains=1)
-    return _finish(_where_valid(_ess_basic(rank_normalize(split_chains(x))), ok), event)
+    return _finish(_rhat_and_ess_bulk(x)[1], event)
 
 
 def _quantile_ess(x: np.ndarray, prob: float) -> np.ndarray:
@@ -288,6 +302,7 @@ def _quantile_ess(x: np.ndarray, prob: float) -> np.ndarray:
     return _ess_basic(split_chains((x <= quantile).astype(np.float64)))
 
 
+@_nan_if_short
 def _ess_tail(x: np.ndarray, prob: tuple = (0.05, 0.95)) -> np.ndarray:
     low, high = _quantile_ess(x, prob[0]), _quantile_ess(x, prob[1])
     return _where_valid(np.where(high < low, high, low), _valid(x, min_chains=1))
@@ -299,13 +314,18 @@ def ess_tail(draws, prob: tuple = (0.05, 0.95)):
     return _finish(_ess_tail(x, prob), event)
 
 
+@_nan_if_short
+def _ess_mean(x: np.ndarray) -> np.ndarray:
+    return _where_valid(_ess_basic(split_chains(x)), _valid(x, min_chains=1))
+
+
 def ess_mean(draws):
     """Effective sample size for the mean: ESS of the split chains (no rank normalisation)."""
     x, event = _as_draws(draws)
-    ok = _valid(x, min_chains=1)
-    return _finish(_where_valid(_ess_basic(split_chains(x)), ok), event)
+    return _finish(_ess_mean(x), event)
 
 
+@_nan_if_short
 def _mcse_mean(x: np.ndarray) -> np.ndarray:
     sd = np.std(_rows(x), axis=1, ddof=1)
     return _where_valid(sd / np.sqrt(_ess_basic(split_chains(x))), _valid(x, min_chains=1))
@@ -320,6 +340,11 @@ def mcse_mean(draws):
 def mcse_sd(draws):
     """Monte Carlo standard error of the posterior standard deviation (ArviZ's definition)."""
     x, event = _as_draws(draws)
+    return _finish(_mcse_sd(x), event)
+
+
+@_nan_if_short
+def _mcse_sd(x: np.ndarray) -> np.ndarray:
     ok = _valid(x, min_chains=1)
     sq = (x - _rows(x).mean(axis=1)[:, None, None]) ** 2
     ess = _ess_basic(split_chains(sq))
@@ -327,4 +352,4 @@ def mcse_sd(draws):
     with np.errstate(divide="ignore", invalid="ignore"):
         varvar = (_rows(sq**2).mean(axis=1) - evar**2) / ess
         value = np.sqrt(varvar / evar / 4)
-    return _finish(_where_valid(value, ok), event)
+    return _where_valid(value, ok)

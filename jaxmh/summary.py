@@ -168,7 +168,17 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
     out = Summary(names, {k: np.concatenate(v) for k, v in cols.items()}, num_chains, num_draws, prob)
     if warn and out.flagged:
         flagged = out.flagged
-        listed = "; ".join(f"{n} ({', '.join(w)})" for n, w in list(flagged.items())[:12])
+        # worst first (smallest ESS, then largest R-hat), so the message names what matters
+        index = {n: i for i, n in enumerate(out.names)}
+        c = out.columns
+
+        def severity(name):
+            i = index[name]
+            ess = np.nanmin([c["ess_bulk"][i], c["ess_tail"][i]])
+            return (ess if np.isfinite(ess) else -np.inf, -np.nan_to_num(c["rhat"][i], nan=np.inf))
+
+        order = sorted(flagged, key=severity)
+        listed = "; ".join(f"{n} ({', '.join(flagged[n])})" for n in order[:12])
         more = f"; and {len(flagged) - 12} more" if len(flagged) > 12 else ""
         warnings.warn(
             f"{len(flagged)} of {len(out)} parameters fail the convergence checks "

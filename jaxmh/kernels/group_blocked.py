@@ -217,7 +217,7 @@ def blocked(split, step_size: dict, interweave_step_size: dict | None = None) ->
     >>> data, _ = jaxmh.data.simulate(jax.random.key(0), 10, 5)
     >>> model = jaxmh.models.hierarchical(data)
     >>> sizes = {k: 0.5 for k in ("alpha", "beta", "mu_alpha", "mu_beta", "sigma_alpha", "sigma_beta", "sigma")}
-    >>> kernel = jaxmh.kernels.group_blocked(model.split, sizes)
+    >>> kernel = jaxmh.kernels.blocked(model.split, sizes)
     >>> result = jaxmh.sample(jax.random.key(1), kernel, model.init(jax.random.key(2), 2), 100)
     """
     if split is None or not hasattr(split, "group_logdensity"):
