@@ -27,39 +27,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmh._threefry import fold_in
+from jaxmh.moments import Welford, welford_init, welford_update, welford_variance
 
 __all__ = ["Welford", "welford_init", "welford_update", "welford_variance", "target_acceptance",
-           "window_ends", "warmup"]
+           "window_ends", "AdaptState", "warmup_init", "warmup_step", "warmup_result", "warmup"]
 
 PyTree = Any
 WINDOW_FRACTIONS = (0.15, 0.30, 0.50, 0.80)
 RM_EXPONENT = 0.6
-
-
-class Welford(NamedTuple):
-    """Running count, mean and sum of squared deviations of a pytree (Welford 1962)."""
-
-    count: jax.Array
-    mean: PyTree
-    m2: PyTree
-
-
-def welford_init(tree: PyTree) -> Welford:
-    zeros = jax.tree.map(jnp.zeros_like, tree)
-    return Welford(jnp.zeros((), jnp.result_type(float)), zeros, zeros)
-
-
-def welford_update(w: Welford, x: PyTree) -> Welford:
-    count = w.count + 1
-    delta = jax.tree.map(lambda v, m: v - m, x, w.mean)
-    mean = jax.tree.map(lambda m, d: m + d / count, w.mean, delta)
-    m2 = jax.tree.map(lambda s, v, m, d: s + d * (v - m), w.m2, x, mean, delta)
-    return Welford(count, mean, m2)
-
-
-def welford_variance(w: Welford) -> PyTree:
-    """Sample variance (``ddof=1``); zero with fewer than two values."""
-    return jax.tree.map(lambda s: s / jnp.maximum(w.count - 1, 1), w.m2)
 
 
 def target_acceptance(dim: int) -> float:
@@ -77,10 +52,65 @@ def window_ends(num_steps: int) -> np.ndarray:
 
 
 class AdaptState(NamedTuple):
-    log_multiplier: jax.Array
-    sd: PyTree
-    welford: Welford
-    window_step: jax.Array
+    """One chain's tuning state during warm-up."""
+
+    log_multiplier: jax.Array  # (num_blocks,)
+    sd: PyTree                 # per-coordinate scales, the position's structure
+    welford: Welford           # moments of the current window's draws
+    window_step: jax.Array     # steps since the current window began
+
+
+def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any) -> AdaptState:
+    """Tuning state before the first warm-up step (multipliers 1, scales ``initial_sd``)."""
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(position))
+    return AdaptState(jnp.zeros(np.shape(dims), dtype), initial_sd, welford_init(position),
+                      jnp.zeros((), dtype))
+
+
+def warmup_step(
+    key: jax.Array,
+    state: Any,
+    adapt: AdaptState,
+    t: jax.Array,
+    *,
+    step_fn: Callable,
+    scale_fn: Callable[[jax.Array, PyTree], PyTree],
+    dims: Any,
+    num_steps: int,
+) -> tuple[Any, AdaptState]:
+    """Warm-up step ``t`` (of ``num_steps``) of one chain: move, then tune.
+
+    ``key`` is the chain's key (the step uses ``fold_in(key, t)``); ``t`` may be
+    traced, so a warm-up can run in chunks with the same result.
+    """
+    dims = np.asarray(dims)
+    targets = jnp.asarray(np.where(dims <= 2, 0.44, 0.234))
+    restart = jnp.asarray(np.log(2.38 / np.sqrt(dims)))
+    window_end = jnp.asarray(window_ends(num_steps))[t] if num_steps else jnp.asarray(False)
+    step_size = scale_fn(jnp.exp(adapt.log_multiplier), adapt.sd)
+    state, info = step_fn(fold_in(key, t), state, step_size)
+    gain = (adapt.window_step + 1.0) ** -RM_EXPONENT
+    # one acceptance probability per multiplier (a kernel may report extra moves after them)
+    accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size].reshape(dims.shape)
+    log_m = adapt.log_multiplier + gain * (accept - targets)
+    welford = welford_update(adapt.welford, state.position)
+    n = welford.count.astype(adapt.window_step.dtype)
+    new_sd = jax.tree.map(
+        lambda v: jnp.sqrt(n / (n + 5.0) * v + 1e-3 * 5.0 / (n + 5.0)), welford_variance(welford)
+    )
+    adapt = AdaptState(
+        log_multiplier=jnp.where(window_end, restart, log_m).astype(log_m.dtype),
+        sd=jax.tree.map(lambda new, old: jnp.where(window_end, new, old), new_sd, adapt.sd),
+        welford=jax.tree.map(lambda fresh, w: jnp.where(window_end, fresh, w),
+                             welford_init(state.position), welford),
+        window_step=jnp.where(window_end, 0.0, adapt.window_step + 1.0).astype(n.dtype),
+    )
+    return state, adapt
+
+
+def warmup_result(adapt: AdaptState, scale_fn: Callable[[jax.Array, PyTree], PyTree]) -> PyTree:
+    """The frozen step sizes at the end of warm-up."""
+    return scale_fn(jnp.exp(adapt.log_multiplier), adapt.sd)
 
 
 def warmup(
@@ -117,35 +147,12 @@ def warmup(
     (state, step_size)
         The state after warm-up and the frozen step sizes.
     """
-    dims = np.asarray(dims)
-    targets = jnp.asarray(np.where(dims <= 2, 0.44, 0.234))
-    restart = jnp.asarray(np.log(2.38 / np.sqrt(dims)))
-    ends = jnp.asarray(window_ends(num_steps))
-    adapt = AdaptState(jnp.zeros(dims.shape), initial_sd, welford_init(state.position), jnp.zeros(()))
+    adapt = warmup_init(state.position, initial_sd, dims)
 
-    def one(carry, inputs):
+    def one(carry, t):
         state, adapt = carry
-        t, window_end = inputs
-        step_size = scale_fn(jnp.exp(adapt.log_multiplier), adapt.sd)
-        state, info = step_fn(fold_in(key, t), state, step_size)
-        gain = (adapt.window_step + 1.0) ** -RM_EXPONENT
-        # one acceptance probability per multiplier (a kernel may report extra moves after them)
-        accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size].reshape(dims.shape)
-        log_m = adapt.log_multiplier + gain * (accept - targets)
-        welford = welford_update(adapt.welford, state.position)
-        n = welford.count
-        new_sd = jax.tree.map(
-            lambda v: jnp.sqrt(n / (n + 5.0) * v + 1e-3 * 5.0 / (n + 5.0)), welford_variance(welford)
-        )
-        adapt = AdaptState(
-            log_multiplier=jnp.where(window_end, restart, log_m),
-            sd=jax.tree.map(lambda new, old: jnp.where(window_end, new, old), new_sd, adapt.sd),
-            welford=jax.tree.map(lambda fresh, w: jnp.where(window_end, fresh, w),
-                                 welford_init(state.position), welford),
-            window_step=jnp.where(window_end, 0.0, adapt.window_step + 1.0),
-        )
-        return (state, adapt), None
+        return warmup_step(key, state, adapt, t, step_fn=step_fn, scale_fn=scale_fn, dims=dims,
+                           num_steps=num_steps), None
 
-    steps = jnp.arange(num_steps, dtype=jnp.uint32)
-    (state, adapt), _ = jax.lax.scan(one, (state, adapt), (steps, ends))
-    return state, scale_fn(jnp.exp(adapt.log_multiplier), adapt.sd)
+    (state, adapt), _ = jax.lax.scan(one, (state, adapt), jnp.arange(num_steps, dtype=jnp.uint32))
+    return state, warmup_result(adapt, scale_fn)

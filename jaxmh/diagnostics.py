@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rhat", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean", "mcse_sd", "split_chains",
+__all__ = ["rhat", "rhat_from_moments", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean", "mcse_sd", "split_chains",
            "rank_normalize", "autocovariance"]
 
 _BLOM = 3.0 / 8.0
@@ -353,3 +353,32 @@ def _mcse_sd(x: np.ndarray) -> np.ndarray:
         varvar = (_rows(sq**2).mean(axis=1) - evar**2) / ess
         value = np.sqrt(varvar / evar / 4)
     return _where_valid(value, ok)
+
+
+def rhat_from_moments(count, mean, variance):
+    """R-hat from per-chain moments alone (no draws): Gelman & Rubin (1992).
+
+    For runs that kept only running moments (``store="moments"``):
+    ``count`` is ``(chain,)``, ``mean`` and ``variance`` (``ddof=1``) are
+    ``(chain, *event)``.  With ``W`` the mean within-chain variance and ``B/n``
+    the variance of the chain means, ``R = sqrt(((n-1)/n W + B/n) / W)``.  This
+    is the classic, non-split, non-rank-normalised R-hat: it detects chains
+    that disagree in location or scale but, unlike :func:`rhat`, not trends
+    within a chain nor heavy tails, so it is the weaker check.  Needs at least
+    two chains, else NaN.
+    """
+    count = np.asarray(count, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    variance = np.asarray(variance, dtype=np.float64)
+    if count.ndim != 1 or mean.shape[:1] != count.shape or variance.shape != mean.shape:
+        raise ValueError(
+            f"expected count (chain,), mean and variance (chain, ...); got shapes {count.shape}, "
+            f"{mean.shape} and {variance.shape}")
+    if count.size < 2 or np.any(count < 2):
+        return np.full(mean.shape[1:], np.nan)[()]
+    n = count.mean()
+    within = variance.mean(axis=0)
+    between_over_n = mean.var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.sqrt(((n - 1) / n * within + between_over_n) / within)
+    return np.where(within > 0, out, np.nan)[()]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Any, Callable
+from functools import lru_cache
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, adaptation
-from jaxmh._threefry import fold_in
+from jaxmh import _checks, _loop, adaptation, checkpoints, devices
+from jaxmh import progress as progress_mod
 from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
 from jaxmh.models.base import Model
-from jaxmh.sampling import Result, _check_initial, _run
+from jaxmh.sampling import (Result, _check_initial, assemble, check_run_options, checks_key_data,
+                            chunk_steps)
 
 __all__ = ["fit", "METHODS", "DEFAULT_STEP_SIZE"]
 
@@ -67,13 +69,92 @@ def _blocked_scale(group_names, num_groups):
     return scale
 
 
-@partial(jax.jit, static_argnames=("step_fn", "scale_fn", "dims", "num_steps"))
-def _warmup_chains(key, states, initial_sd, *, step_fn, scale_fn, dims, num_steps):
-    num_chains = jax.tree_util.tree_leaves(states)[0].shape[0]
-    keys = jax.vmap(lambda c: fold_in(key, c))(jnp.arange(num_chains, dtype=jnp.uint32))
-    run = partial(adaptation.warmup, step_fn=step_fn, scale_fn=scale_fn,
-                  dims=np.asarray(dims), num_steps=num_steps)
-    return jax.vmap(lambda k, s: run(k, s, initial_sd=initial_sd))(keys, states)
+@dataclass(frozen=True)
+class _AdaptiveWarmup:
+    """A warm-up step that tunes the proposal scales (:func:`jaxmh.adaptation.warmup_step`).
+
+    ``params`` is ``None`` for a model with its data inside, or per-chain data
+    that the step function takes as ``(data, step_size)``.
+    """
+
+    step_fn: Callable
+    scale_fn: Callable
+    dims: tuple
+    num_steps: int
+
+    def __call__(self, chain_key, state, aux, params, t):
+        def step(key, state, step_size):
+            return self.step_fn(key, state, step_size if params is None else (params, step_size))
+
+        return adaptation.warmup_step(chain_key, state, aux, t, step_fn=step, scale_fn=self.scale_fn,
+                                      dims=self.dims, num_steps=self.num_steps)
+
+
+@dataclass(frozen=True)
+class _Tuned:
+    """End of warm-up: the frozen step sizes (paired with the per-chain data, if any)."""
+
+    scale_fn: Callable
+
+    def __call__(self, aux, params):
+        tuned = jax.vmap(lambda a: adaptation.warmup_result(a, self.scale_fn))(aux)
+        return tuned if params is None else (params, tuned)
+
+
+def _keep(aux, params):
+    return params
+
+
+class Plan(NamedTuple):
+    """How to run one model: its kernel states and the pieces :func:`jaxmh._loop.run` takes."""
+
+    states: Any
+    step_fn: Callable
+    warm_step: Callable
+    warm_aux: Any
+    warm_params: Any
+    finish: Callable
+    same_key: bool  # warm-up and sampling share one key and one step count (the tutorial's rwm)
+
+
+def plan(model: Model, method: str, positions: dict, start: float, data: Any = None,
+         step_fn: Callable | None = None, states: Any = None) -> Plan:
+    """Kernel states and step functions for ``method`` on ``model`` (chains on axis 0).
+
+    ``data``, ``step_fn`` and ``states`` let a caller pass per-chain data
+    through the sampler (as :func:`jaxmh.study` does); by default the model's
+    own closures are used.
+    """
+    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
+    dtype = jnp.result_type(float)
+    one = jax.tree.map(lambda v: v[0], positions)
+    initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
+    batch = lambda tree: jax.tree.map(  # noqa: E731
+        lambda v: jnp.broadcast_to(v, (num_chains,) + jnp.shape(v)), tree)
+    if method in ("rwm", "adaptive"):
+        step = step_fn or _RWMStep(model.logdensity)
+        if states is None:
+            states = jax.vmap(lambda p: rwm_kernel.init(p, model.logdensity))(positions)
+        scale_fn, dims = _rwm_scale, int(_block_dims_rwm(one))
+    else:
+        split = model.split
+        step = step_fn or _BlockedStep(split)
+        if states is None:
+            states = jax.vmap(lambda p: blocked_kernel.init(p, split))(positions)
+        group_dim = sum(int(np.prod(np.shape(one[k])[1:])) for k in split.group_names)
+        global_dim = sum(int(np.prod(np.shape(v))) for k, v in one.items() if k not in split.group_names)
+        num_groups = int(np.shape(one[split.group_names[0]])[0])
+        scale_fn = _blocked_scale(tuple(split.group_names), num_groups)
+        # blocks: each group, the globals, and the interweaving move (its own multiplier)
+        interweaves = split.standardize is not None and global_dim > 0
+        dims = tuple([group_dim] * num_groups + [max(global_dim, 1)] * (2 if interweaves else 1))
+    if method == "rwm":  # the tutorial's sampler: one fixed sd, warm-up steps simply dropped
+        fixed = batch(initial_sd)
+        params = fixed if data is None else (data, fixed)
+        return Plan(states, step, _loop.PlainWarmup(step), None, params, _keep, True)
+    aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims))(positions)
+    return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, 0), aux, data, _Tuned(scale_fn),
+                False)
 
 
 def fit(
@@ -86,6 +167,10 @@ def fit(
     num_warmup: int = 1000,
     thin: int = 1,
     step_size: float | None = None,
+    store: str = "draws",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool | None = None,
 ) -> Result:
     """Sample a model's posterior with a tuned random-walk Metropolis sampler.
 
@@ -106,6 +191,9 @@ def fit(
         keep every ``thin``-th step.
     step_size
         Starting proposal sd (``"adaptive"``, ``"blocked"``) or the fixed one (``"rwm"``).
+    store, checkpoint, checkpoint_every, progress
+        As :func:`jaxmh.sample`: keep draws or only running moments; save to
+        and resume from a checkpoint file; show a progress bar.
 
     Returns
     -------
@@ -136,39 +224,35 @@ def fit(
     thin = _checks.positive_int(thin, "thin")
     start = DEFAULT_STEP_SIZE if step_size is None else step_size
     _checks.positive_scales(start, "step_size")
+    checkpoint, checkpoint_every = check_run_options(store, checkpoint, checkpoint_every, progress)
     k_init, k_warm, k_run = jax.random.split(key, 3)
     positions = model.init(k_init, num_chains)
-
-    dtype = jnp.result_type(float)
-    one = jax.tree.map(lambda v: v[0], positions)
-    initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
-    if method == "rwm":  # the tutorial's sampler: one fixed sd, warm-up steps simply dropped
-        states = jax.vmap(lambda p: rwm_kernel.init(p, model.logdensity))(positions)
-        _check_initial(positions, states.logdensity)
-        fixed = jax.tree.map(lambda v: jnp.broadcast_to(v, (num_chains,) + v.shape), initial_sd)
-        result = _run(k_run, states, fixed, step_fn=_RWMStep(model.logdensity), num_samples=num_samples,
-                      num_warmup=num_warmup, thin=thin)
-        return result._replace(step_size=fixed)
-    if method == "adaptive":
-        step_fn = _RWMStep(model.logdensity)
-        states = jax.vmap(lambda p: rwm_kernel.init(p, model.logdensity))(positions)
-        scale_fn, dims = _rwm_scale, int(_block_dims_rwm(one))
-    else:
-        split = model.split
-        step_fn = _BlockedStep(split)
-        states = jax.vmap(lambda p: blocked_kernel.init(p, split))(positions)
-        group_dim = sum(int(np.prod(np.shape(one[k])[1:])) for k in split.group_names)
-        global_dim = sum(int(np.prod(np.shape(v))) for k, v in one.items() if k not in split.group_names)
-        num_groups = int(np.shape(one[split.group_names[0]])[0])
-        scale_fn = _blocked_scale(tuple(split.group_names), num_groups)
-        # blocks: each group, the globals, and the interweaving move (its own multiplier)
-        interweaves = split.standardize is not None and global_dim > 0
-        dims = tuple([group_dim] * num_groups + [max(global_dim, 1)] * (2 if interweaves else 1))
-    _check_initial(positions, states.logdensity)
-    states, tuned = _warmup_chains(k_warm, states, initial_sd, step_fn=step_fn, scale_fn=scale_fn,
-                                   dims=dims, num_steps=num_warmup)
-    result = _run(k_run, states, tuned, step_fn=step_fn, num_samples=num_samples, num_warmup=0, thin=thin)
+    p = plan(model, method, positions, start)
+    _check_initial(positions, p.states.logdensity)
+    warm_step = p.warm_step
+    if isinstance(warm_step, _AdaptiveWarmup):
+        warm_step = warm_step.__class__(warm_step.step_fn, warm_step.scale_fn, warm_step.dims, num_warmup)
+    total = num_warmup + num_samples * thin
+    show = progress_mod.wanted(progress)
+    chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
+    fingerprint = {
+        "kind": "fit", "model": model.name, "method": method, "key": checks_key_data(key),
+        "num_chains": num_chains, "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin,
+        "store": store, "chunk": chunk, "step_size": float(start), "start": checkpoints.digest(p.states),
+    }
+    size = devices.padded_size(num_chains)
+    out = _loop.run(
+        warm_key=k_run if p.same_key else k_warm, run_key=k_run,
+        chain_ids=jnp.arange(size, dtype=jnp.uint32), states=devices.pad(p.states, size),
+        warm_step=warm_step, warm_aux=devices.pad(p.warm_aux, size),
+        warm_params=devices.pad(p.warm_params, size), finish=p.finish, step_fn=p.step_fn,
+        num_warmup=num_warmup, num_samples=num_samples, thin=thin,
+        t_offset=num_warmup if p.same_key else 0, store=store, chunk_steps=chunk,
+        checkpoint=checkpoint, fingerprint=fingerprint,
+        progress=progress_mod.Progress(total, show, desc=f"{model.name} ({method})"),
+    )
+    tuned = devices.unpad(out.params, num_chains)
     if method == "blocked":
         sizes, interweave = tuned
-        tuned = dict(sizes, **({"interweave": interweave} if split.standardize is not None else {}))
-    return result._replace(step_size=tuned)
+        tuned = dict(sizes, **({"interweave": interweave} if model.split.standardize is not None else {}))
+    return assemble(out, num_chains, num_samples, store, step_size=tuned)

@@ -11,6 +11,7 @@ computation per (kernel, shapes, settings).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, NamedTuple
@@ -19,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks
-from jaxmh._threefry import fold_in
+from jaxmh import _checks, _loop, checkpoints, devices
+from jaxmh import progress as progress_mod
 from jaxmh.kernels.random_walk import SamplingAlgorithm
+from jaxmh.moments import Moments, moments_of
 
 __all__ = ["Result", "sample"]
 
@@ -43,12 +45,18 @@ class Result(NamedTuple):
     step_size
         The proposal sds the sampling phase used, per chain (leading chain
         axis), when warm-up tuned them (:func:`jaxmh.fit`); otherwise ``None``.
+    moments
+        With ``store="moments"`` (or ``"both"``): per-chain running moments of
+        the kept draws, a :class:`jaxmh.moments.Moments` (``count``, ``mean``,
+        ``variance``); otherwise ``None``.  With ``store="moments"``,
+        ``draws`` is ``None``.
     """
 
     draws: PyTree
     acceptance_rate: jax.Array
     final_state: Any
     step_size: Any = None
+    moments: Moments | None = None
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).
@@ -66,7 +74,8 @@ class Result(NamedTuple):
             ) from None
         leaves = jax.tree_util.tree_flatten_with_path(self.draws)[0]
         if not leaves:
-            raise ValueError("this result holds no draws")
+            raise ValueError("this result holds no draws (it was run with store='moments'); "
+                             "run with store='draws' to export it")
         posterior = {}
         for name, (path, leaf) in zip(_checks.leaf_names(self.draws), leaves):
             posterior[name] = np.asarray(leaf)
@@ -152,46 +161,6 @@ def _init(positions, *, init_fn):
     return jax.vmap(init_fn)(positions)
 
 
-@partial(jax.jit, static_argnames=("step_fn", "num_samples", "num_warmup", "thin"))
-def _run(key, states, params, *, step_fn, num_samples, num_warmup, thin):
-    """Scan ``step_fn(key, state, params)`` over steps, vmapped over chains (and ``params``)."""
-    num_chains = jax.tree_util.tree_leaves(states)[0].shape[0]
-    chain_keys = jax.vmap(lambda c: fold_in(key, c))(jnp.arange(num_chains, dtype=jnp.uint32))
-
-    def one_chain(chain_key, state, params):
-        def transition(state, t):
-            return step_fn(fold_in(chain_key, t), state, params)
-
-        def warmup_step(state, t):
-            return transition(state, t)[0], None
-
-        state, _ = jax.lax.scan(warmup_step, state, jnp.arange(num_warmup, dtype=jnp.uint32))
-
-        def draw(carry, i):
-            state, accepted = carry
-            first = num_warmup + i * thin
-
-            def thin_step(j, carry):
-                state, accepted = carry
-                state, info = transition(state, first + j)
-                return state, accepted + jnp.sum(info.is_accepted, dtype=jnp.int32)
-
-            if thin == 1:
-                state, accepted = thin_step(0, (state, accepted))
-            else:
-                state, accepted = jax.lax.fori_loop(0, thin, thin_step, (state, accepted))
-            return (state, accepted), state.position
-
-        (state, accepted), draws = jax.lax.scan(
-            draw, (state, jnp.zeros((), jnp.int32)), jnp.arange(num_samples, dtype=jnp.uint32)
-        )
-        blocks = jax.eval_shape(lambda s: step_fn(chain_key, s, params)[1].is_accepted, state).size
-        return draws, accepted / (num_samples * thin * blocks), state
-
-    draws, rate, state = jax.vmap(one_chain)(chain_keys, states, params)
-    return Result(draws, rate, state)
-
-
 @dataclass(frozen=True)
 class _KernelStep:
     """``step(key, state, params)`` for a closed kernel that takes no per-chain parameters."""
@@ -202,6 +171,50 @@ class _KernelStep:
         return self.step(key, state)
 
 
+def check_run_options(store: str, checkpoint: Any, checkpoint_every: Any, progress: Any):
+    """Validate the options ``sample`` and ``fit`` share; returns them normalised."""
+    if store not in _loop.STORES:
+        raise ValueError(f"store must be one of {_loop.STORES}, got {store!r}")
+    if checkpoint is not None:
+        if not isinstance(checkpoint, (str, os.PathLike)):
+            raise TypeError(f"checkpoint must be a file path, got {type(checkpoint).__name__}")
+        checkpoint = os.fspath(checkpoint)
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+        if not os.path.isdir(folder):
+            raise ValueError(f"checkpoint: the folder {folder} does not exist")
+    if checkpoint_every is not None:
+        checkpoint_every = _checks.positive_int(checkpoint_every, "checkpoint_every")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (auto), got {progress!r}")
+    return checkpoint, checkpoint_every
+
+
+def chunk_steps(total: int, checkpoint: str | None, checkpoint_every: int | None,
+                show_progress: bool) -> int | None:
+    """Steps per compiled chunk: the checkpoint interval, ~50 progress updates, or one chunk."""
+    if checkpoint is not None:
+        return checkpoint_every if checkpoint_every is not None else max(1, -(-total // 10))
+    if checkpoint_every is not None:
+        return checkpoint_every
+    if show_progress:
+        return max(1, -(-total // 50))
+    return None
+
+
+def assemble(out: "_loop.Output", num_chains: int, num_samples: int, store: str,
+             step_size: Any = None) -> Result:
+    """A :class:`Result` from a run's output, padding chains dropped."""
+    blocks = out.blocks
+    draws = None
+    if out.draws is not None:
+        draws = jax.tree.map(lambda v: jnp.asarray(v[:num_chains]), out.draws)
+    moments = None
+    if out.welford is not None:
+        moments = jax.vmap(moments_of)(devices.unpad(out.welford, num_chains))
+    rate = jnp.asarray(out.accepted[:num_chains]) / (num_samples * out.thin * blocks)
+    return Result(draws, rate, devices.unpad(out.states, num_chains), step_size, moments)
+
+
 def sample(
     key: jax.Array,
     kernel: SamplingAlgorithm,
@@ -210,6 +223,10 @@ def sample(
     *,
     num_warmup: int = 0,
     thin: int = 1,
+    store: str = "draws",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool | None = None,
 ) -> Result:
     """Run independent chains of ``kernel`` and collect their draws.
 
@@ -230,12 +247,27 @@ def sample(
         Steps run and discarded first.
     thin
         Keep every ``thin``-th step: ``num_warmup + num_samples * thin`` steps run.
+    store
+        ``"draws"`` (default): keep every draw in ``result.draws``;
+        ``"moments"``: keep only per-chain running means and variances in
+        ``result.moments`` (memory independent of ``num_samples``;
+        ``result.draws`` is ``None``); ``"both"``.
+    checkpoint
+        Path of a ``.npz`` file: the run is saved there every
+        ``checkpoint_every`` steps, and calling ``sample`` again with the same
+        arguments resumes from it, giving bit-for-bit the uninterrupted result.
+    checkpoint_every
+        Steps per compiled chunk (default: a tenth of the run with a
+        checkpoint, else the whole run in one chunk).
+    progress
+        Show a progress bar between chunks; default: only in a terminal, and
+        not when the ``CI`` environment variable is set.
 
     Returns
     -------
     Result
         ``draws`` (leaves ``(num_chains, num_samples, ...)``), ``acceptance_rate``
-        (``(num_chains,)``, post-warm-up) and ``final_state``.
+        (``(num_chains,)``, post-warm-up), ``final_state`` and ``moments``.
 
     Examples
     --------
@@ -254,20 +286,45 @@ def sample(
     num_samples = _checks.positive_int(num_samples, "num_samples")
     num_warmup = _checks.nonnegative_int(num_warmup, "num_warmup")
     thin = _checks.positive_int(thin, "thin")
+    checkpoint, checkpoint_every = check_run_options(store, checkpoint, checkpoint_every, progress)
 
     if _is_state(initial_positions):
         states = initial_positions
-        _num_chains(states.position)
+        num_chains = _num_chains(states.position)
         jax.eval_shape(jax.vmap(kernel.init), states.position)  # the kernel's own checks (structure)
     else:
         positions = _as_float_positions(initial_positions)
-        _num_chains(positions)
+        num_chains = _num_chains(positions)
         states = _init(positions, init_fn=kernel.init)
         _check_initial(positions, states.logdensity)
-    return _run(
-        key, states, None, step_fn=_KernelStep(kernel.step), num_samples=num_samples,
-        num_warmup=num_warmup, thin=thin,
+    step_fn = _KernelStep(kernel.step)
+    total = num_warmup + num_samples * thin
+    show = progress_mod.wanted(progress)
+    chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
+    fingerprint = {
+        "kind": "sample", "key": checks_key_data(key), "num_chains": num_chains,
+        "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin, "store": store,
+        "chunk": chunk, "start": checkpoints.digest(states), "kernel": type(kernel.step).__name__,
+    }
+    size = devices.padded_size(num_chains)
+    out = _loop.run(
+        warm_key=key, run_key=key, chain_ids=jnp.arange(size, dtype=jnp.uint32),
+        states=devices.pad(states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
+        warm_params=None, finish=_no_params, step_fn=step_fn, num_warmup=num_warmup,
+        num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
+        checkpoint=checkpoint, fingerprint=fingerprint,
+        progress=progress_mod.Progress(total, show),
     )
+    return assemble(out, num_chains, num_samples, store)
+
+
+def _no_params(aux, params):
+    return params
+
+
+def checks_key_data(key: jax.Array) -> list:
+    """A key's raw data as a JSON-able list (for checkpoint fingerprints)."""
+    return np.asarray(jax.random.key_data(key)).ravel().tolist()
 
 
 def _is_state(value: Any) -> bool:

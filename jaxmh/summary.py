@@ -133,6 +133,12 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
     draws = getattr(result_or_draws, "draws", result_or_draws)
     if not (isinstance(prob, (int, float)) and 0 < prob < 1):
         raise ValueError(f"prob must be a number in (0, 1), got {prob!r}")
+    moments = getattr(result_or_draws, "moments", None)
+    if draws is None and moments is not None:
+        out = _from_moments(moments, prob)
+        if warn:
+            _warn(out)
+        return out
     if isinstance(draws, Mapping):
         items = list(draws.items())
     else:
@@ -166,8 +172,40 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
         raise ValueError(f"all parameters need the same (chain, draw) shape, got {sorted(shapes)}")
     num_chains, num_draws = shapes.pop()
     out = Summary(names, {k: np.concatenate(v) for k, v in cols.items()}, num_chains, num_draws, prob)
-    if warn and out.flagged:
+    if warn:
+        _warn(out)
+    return out
+
+
+def _from_moments(moments: Any, prob: float) -> Summary:
+    """Mean, sd and the moments R-hat of a ``store="moments"`` run (other columns NaN)."""
+    count = np.asarray(moments.count, dtype=np.float64)
+    means = jax.tree_util.tree_flatten_with_path(moments.mean)[0]
+    variances = jax.tree_util.tree_leaves(moments.variance)
+    names, cols = [], {k: [] for k in _COLUMNS}
+    for (path, m), v in zip(means, variances):
+        name = jax.tree_util.keystr(path).strip("[]'\"") or "x"
+        m, v = np.asarray(m, np.float64), np.asarray(v, np.float64)
+        names += _scalar_rows(name, m.shape[1:])
+        m2, v2 = m.reshape(m.shape[0], -1), v.reshape(v.shape[0], -1)
+        w = count[:, None]
+        total = w.sum()
+        mean = (w * m2).sum(axis=0) / total
+        # pooled variance over all draws: within-chain sums of squares plus between-chain spread
+        ss = ((w - 1) * v2).sum(axis=0) + (w * (m2 - mean) ** 2).sum(axis=0)
+        cols["mean"].append(mean)
+        cols["sd"].append(np.sqrt(ss / max(total - 1, 1)))
+        cols["rhat"].append(np.atleast_1d(diagnostics.rhat_from_moments(count, m2, v2)))
+        for k in ("lower", "upper", "mcse_mean", "ess_bulk", "ess_tail"):
+            cols[k].append(np.full(m2.shape[1], np.nan))
+    return Summary(names, {k: np.concatenate(v) for k, v in cols.items()}, int(count.size),
+                   int(count[0]) if count.size else 0, prob)
+
+
+def _warn(out: Summary) -> None:
+    if out.flagged:
         flagged = out.flagged
+        num_chains = out.num_chains
         # worst first (smallest ESS, then largest R-hat), so the message names what matters
         index = {n: i for i, n in enumerate(out.names)}
         c = out.columns
@@ -185,6 +223,5 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
             f"(R-hat > {RHAT_THRESHOLD} or bulk/tail ESS < {ESS_PER_CHAIN} x {num_chains} chains): "
             f"{listed}{more}. Run longer chains or a better-tuned sampler before trusting these numbers.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return out

@@ -1,0 +1,241 @@
+"""The sampler run as compiled chunks: warm-up, then sampling.
+
+A run is two phases, each a sequence of chunks; a chunk is one jitted
+``lax.scan`` over steps, ``vmap``-ed over chains, compiled once per phase
+(the last, partial chunk runs the same compiled scan with the surplus steps
+skipped by a ``lax.cond`` on the step index).  Step ``t`` of chain ``c``
+always uses the key ``fold_in(fold_in(key, c), t)``, so how a run is cut into
+chunks -- and whether it was interrupted and resumed from a checkpoint -- does
+not change a single bit of its output.  Between chunks the host can report
+progress and write a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmh import checkpoints, devices
+from jaxmh._threefry import fold_in
+from jaxmh.moments import Welford, welford_init, welford_update
+from jaxmh.progress import Progress
+
+STORES = ("draws", "moments", "both")
+PyTree = Any
+
+
+class Carry(NamedTuple):
+    """What the sampling phase carries from step to step, per chain."""
+
+    states: Any
+    accepted: jax.Array        # accepted block updates so far, int32
+    welford: Welford | None    # running moments (store "moments" or "both")
+
+
+@dataclass(frozen=True)
+class PlainWarmup:
+    """Warm-up that just runs the kernel (``aux`` unused): the tutorial's burn-in."""
+
+    step_fn: Callable
+
+    def __call__(self, chain_key, state, aux, params, t):
+        state, _ = self.step_fn(fold_in(chain_key, t), state, params)
+        return state, aux
+
+
+@partial(jax.jit, static_argnames=("warm_step", "length", "masked"))
+def _warmup_chunk(key, chain_ids, states, aux, params, t0, end, *, warm_step, length, masked):
+    def one_chain(cid, state, aux, params):
+        chain_key = fold_in(key, cid)
+
+        def body(carry, t):
+            go = lambda c: warm_step(chain_key, c[0], c[1], params, t)  # noqa: E731
+            if masked:
+                return jax.lax.cond(t < end, go, lambda c: c, carry), None
+            return go(carry), None
+
+        steps = t0 + jnp.arange(length, dtype=jnp.uint32)
+        return jax.lax.scan(body, (state, aux), steps)[0]
+
+    return jax.vmap(one_chain)(chain_ids, states, aux, params)
+
+
+@partial(jax.jit, static_argnames=("step_fn", "length", "thin", "store", "masked"))
+def _sample_chunk(key, chain_ids, carry, params, i0, end, t_offset, *, step_fn, length, thin, store,
+                  masked):
+    def one_chain(cid, carry, params):
+        chain_key = fold_in(key, cid)
+
+        def one_draw(carry, i):
+            first = t_offset + i * thin
+
+            def thin_step(j, c):
+                state, info = step_fn(fold_in(chain_key, first + j), c.states, params)
+                return c._replace(states=state,
+                                  accepted=c.accepted + jnp.sum(info.is_accepted, dtype=jnp.int32))
+
+            def go(c):
+                c = thin_step(0, c) if thin == 1 else jax.lax.fori_loop(0, thin, thin_step, c)
+                if c.welford is not None:
+                    c = c._replace(welford=welford_update(c.welford, c.states.position))
+                return c
+
+            carry = jax.lax.cond(i < end, go, lambda c: c, carry) if masked else go(carry)
+            return carry, (carry.states.position if store != "moments" else None)
+
+        draws = i0 + jnp.arange(length, dtype=jnp.uint32)
+        return jax.lax.scan(one_draw, carry, draws)
+
+    return jax.vmap(one_chain)(chain_ids, carry, params)
+
+
+def num_blocks(step_fn: Callable, state: Any, params: Any) -> int:
+    """Accept/reject decisions per step (``info.is_accepted.size``) for one chain."""
+    one = jax.tree.map(lambda v: v[0], (state, params))
+    info = jax.eval_shape(lambda s, p: step_fn(jax.random.key(0), s, p)[1], *one)
+    return int(np.prod(info.is_accepted.shape))
+
+
+class Output(NamedTuple):
+    states: Any
+    accepted: jax.Array
+    welford: Welford | None
+    draws: PyTree | None
+    params: Any
+    blocks: int   # accept/reject decisions per step
+    thin: int
+
+
+def run(
+    *,
+    warm_key: jax.Array,
+    run_key: jax.Array,
+    chain_ids: jax.Array,
+    states: Any,
+    warm_step: Callable,
+    warm_aux: Any,
+    warm_params: Any,
+    finish: Callable[[Any, Any], Any],
+    step_fn: Callable,
+    num_warmup: int,
+    num_samples: int,
+    thin: int,
+    t_offset: int,
+    store: str,
+    chunk_steps: int | None,
+    checkpoint: str | None,
+    fingerprint: dict,
+    progress: Progress,
+) -> Output:
+    """Run warm-up then sampling in chunks; see the module docstring.
+
+    ``finish(aux, warm_params) -> params`` turns the warm-up's final ``aux``
+    into the sampling phase's per-chain parameters.  ``chain_ids``,
+    ``states``, ``warm_aux`` and ``warm_params`` have a leading chain axis
+    (padded to a multiple of the device count by the caller).
+    """
+    total_steps = num_warmup + num_samples * thin
+    if chunk_steps is None or chunk_steps >= total_steps:
+        warm_len, draw_len = num_warmup, num_samples
+    else:
+        warm_len = min(num_warmup, chunk_steps)
+        draw_len = min(num_samples, max(1, chunk_steps // thin))
+    warm_masked = warm_len > 0 and num_warmup % warm_len != 0
+    draw_masked = num_samples % draw_len != 0
+    mesh = devices.chain_mesh(int(chain_ids.shape[0]))
+    put = partial(devices.shard, mesh=mesh)
+    chain_ids, states, warm_aux, warm_params = put((chain_ids, states, warm_aux, warm_params))
+
+    params_shape = jax.eval_shape(finish, warm_aux, warm_params)
+    welford = jax.vmap(welford_init)(states.position) if store != "draws" else None
+    carry = Carry(states, jnp.zeros(chain_ids.shape, jnp.int32), welford)
+    host_draws = None
+    warm_done, draws_done = 0, 0
+
+    saved = checkpoints.load(checkpoint, fingerprint) if checkpoint else None
+    if saved is not None:
+        warm_done, draws_done = saved.warmup_done, saved.draws_done
+        if warm_done < num_warmup:
+            states, warm_aux = put(saved.restore("warmup", (states, warm_aux)))
+        else:
+            carry, params = put(saved.restore("sampling", (carry, params_shape)))
+        if saved.draws is not None:
+            host_draws = jax.tree_util.tree_unflatten(
+                jax.tree_util.tree_structure(carry.states.position), saved.draws)
+    progress.update(warm_done + draws_done * thin)
+
+    def save():
+        if checkpoint:
+            if warm_done < num_warmup:
+                trees = {"warmup": (states, warm_aux)}
+            else:
+                trees = {"sampling": (carry, params)}
+            checkpoints.save(checkpoint, fingerprint, warm_done, draws_done, trees,
+                             _slice_draws(host_draws, draws_done))
+
+    while warm_done < num_warmup:
+        states, warm_aux = _warmup_chunk(
+            warm_key, chain_ids, states, warm_aux, warm_params, jnp.uint32(warm_done),
+            jnp.uint32(num_warmup), warm_step=warm_step, length=warm_len, masked=warm_masked,
+        )
+        warm_done = min(num_warmup, warm_done + warm_len)
+        progress.update(warm_done)
+        if warm_done < num_warmup:
+            save()
+    if saved is None or saved.warmup_done < num_warmup:
+        params = put(finish(warm_aux, warm_params))
+        carry = carry._replace(states=states)
+        save()
+
+    while draws_done < num_samples:
+        carry, chunk = _sample_chunk(
+            run_key, chain_ids, carry, params, jnp.uint32(draws_done), jnp.uint32(num_samples),
+            jnp.uint32(t_offset), step_fn=step_fn, length=draw_len, thin=thin, store=store,
+            masked=draw_masked,
+        )
+        if store != "moments":
+            if draw_len == num_samples:
+                host_draws = chunk  # one chunk: keep the device arrays as they are
+            else:
+                host_draws = _append(host_draws, chunk, draws_done, num_samples)
+        draws_done = min(num_samples, draws_done + draw_len)
+        progress.update(num_warmup + draws_done * thin)
+        save()
+    progress.close()
+    blocks = num_blocks(step_fn, carry.states, params)
+    return Output(carry.states, carry.accepted, carry.welford, host_draws, params, blocks, thin)
+
+
+def _append(host: PyTree | None, chunk: PyTree, start: int, num_samples: int) -> PyTree:
+    """Copy a chunk of draws (``(chain, length, ...)``) into host buffers."""
+    if host is None:
+        host = jax.tree.map(
+            lambda v: np.empty((v.shape[0], num_samples) + v.shape[2:], v.dtype), chunk)
+    else:
+        host = jax.tree.map(lambda h: h if isinstance(h, np.ndarray) and h.shape[1] == num_samples
+                            else _grow(h, num_samples), host)
+
+    def put(h, v):
+        n = min(v.shape[1], num_samples - start)
+        h[:, start:start + n] = np.asarray(v[:, :n])
+        return h
+
+    return jax.tree.map(put, host, chunk)
+
+
+def _grow(h, num_samples):
+    h = np.asarray(h)
+    out = np.empty((h.shape[0], num_samples) + h.shape[2:], h.dtype)
+    out[:, : h.shape[1]] = h
+    return out
+
+
+def _slice_draws(host: PyTree | None, n: int) -> PyTree | None:
+    if host is None:
+        return None
+    return jax.tree.map(lambda h: np.asarray(h)[:, :n], host)
