@@ -5,8 +5,9 @@ from jaxmh.comparison import Comparison, ModelFit, compare
 from jaxmh.fitting import fit
 from jaxmh.kernels.random_walk import rwm
 from jaxmh.sampling import Result, sample
+from jaxmh.study import Study, study
 from jaxmh.summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["Comparison", "ModelFit", "Result", "adaptation", "compare", "comparison", "fit", "data", "datasets", "diagnostics", "kernels", "models", "plots", "rwm", "sample", "summary", "Summary", "__version__"]
+__all__ = ["Comparison", "ModelFit", "Result", "adaptation", "compare", "comparison", "fit", "data", "datasets", "diagnostics", "kernels", "models", "plots", "rwm", "sample", "summary", "Summary", "Study", "study", "__version__"]

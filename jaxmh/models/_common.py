@@ -10,8 +10,14 @@ from jaxmh.data import GroupedData
 from jaxmh.models._regression import GroupStats, group_stats
 
 
-def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
-    """Sufficient statistics of ``data`` in the default float dtype."""
+def stats_of(data: GroupedData | GroupStats, pooled: bool = False) -> GroupStats:
+    """Sufficient statistics of ``data`` in the default float dtype.
+
+    ``data`` may also be a :class:`GroupStats` already (possibly traced): that
+    is how :func:`jaxmh.study` builds models inside ``vmap`` over datasets.
+    """
+    if isinstance(data, GroupStats):
+        return data
     if not isinstance(data, GroupedData):
         raise TypeError(
             f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
@@ -37,3 +43,8 @@ def draw_locations(key: jax.Array, shape: tuple) -> jax.Array:
 def draw_scales(key: jax.Array, shape: tuple) -> jax.Array:
     """Starting values for scale parameters: uniform on (0.5, 5)."""
     return jax.random.uniform(key, shape, minval=0.5, maxval=5.0)
+
+
+def num_groups_of(data: GroupedData | GroupStats) -> int:
+    """Number of groups of data or of its sufficient statistics."""
+    return int(data.n.shape[0]) if isinstance(data, GroupStats) else data.num_groups

@@ -33,7 +33,7 @@ def hierarchical(
     ``mu_beta``, ``sigma_alpha``, ``sigma_beta``, ``sigma`` (scalars).
     """
     stats = _common.stats_of(data)
-    num_groups = data.num_groups
+    num_groups = _common.num_groups_of(data)
 
     def global_logdensity(params: dict) -> jax.Array:
         return (

@@ -40,4 +40,4 @@ def pooled(
             "sigma": _common.draw_scales(ks, (num_chains,)),
         }
 
-    return Model("pooled", logdensity, init, ("alpha", "beta"), data.num_groups)
+    return Model("pooled", logdensity, init, ("alpha", "beta"), _common.num_groups_of(data))

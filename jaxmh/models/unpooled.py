@@ -27,7 +27,7 @@ def unpooled(
     and ``sigma``.
     """
     stats = _common.stats_of(data)
-    num_groups = data.num_groups
+    num_groups = _common.num_groups_of(data)
 
     def global_logdensity(params: dict) -> jax.Array:
         return prior_sigma.logpdf(params["sigma"])
