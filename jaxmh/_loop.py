@@ -13,12 +13,13 @@ progress and write a checkpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from jaxmh import checkpoints, devices
 from jaxmh._threefry import fold_in
@@ -48,8 +49,7 @@ class PlainWarmup:
         return state, aux
 
 
-@partial(jax.jit, static_argnames=("warm_step", "length", "masked"))
-def _warmup_chunk(key, chain_ids, states, aux, params, t0, end, *, warm_step, length, masked):
+def _warmup_chunk_impl(key, chain_ids, states, aux, params, t0, end, *, warm_step, length, masked):
     def one_chain(cid, state, aux, params):
         chain_key = fold_in(key, cid)
 
@@ -65,9 +65,8 @@ def _warmup_chunk(key, chain_ids, states, aux, params, t0, end, *, warm_step, le
     return jax.vmap(one_chain)(chain_ids, states, aux, params)
 
 
-@partial(jax.jit, static_argnames=("step_fn", "length", "thin", "store", "masked"))
-def _sample_chunk(key, chain_ids, carry, params, i0, end, t_offset, *, step_fn, length, thin, store,
-                  masked):
+def _sample_chunk_impl(key, chain_ids, carry, params, i0, end, t_offset, *, step_fn, length, thin,
+                       store, masked):
     def one_chain(cid, carry, params):
         chain_key = fold_in(key, cid)
 
@@ -92,6 +91,32 @@ def _sample_chunk(key, chain_ids, carry, params, i0, end, t_offset, *, step_fn, 
         return jax.lax.scan(one_draw, carry, draws)
 
     return jax.vmap(one_chain)(chain_ids, carry, params)
+
+
+@lru_cache(maxsize=64)
+def _compiled(impl: Callable, mesh, statics: tuple) -> Callable:
+    """``impl`` with its static arguments bound, jitted; with a mesh, run per device by ``shard_map``.
+
+    Each device runs the per-chain program on its share of the chains; chains
+    never talk to each other, so no collective communication is needed.
+    """
+    fn = partial(impl, **dict(statics))
+    if mesh is not None:
+        chains, whole = PartitionSpec("chain"), PartitionSpec()
+        per_chain = 4 if impl is _warmup_chunk_impl else 3   # chain ids, states/carry, [aux], params
+        specs = (whole,) + (chains,) * per_chain + (whole,) * (3 if per_chain == 3 else 2)
+        fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=chains, check_vma=False)
+    return jax.jit(fn)
+
+
+def _warmup_chunk(key, chain_ids, states, aux, params, t0, end, *, mesh, **statics):
+    fn = _compiled(_warmup_chunk_impl, mesh, tuple(sorted(statics.items())))
+    return fn(key, chain_ids, states, aux, params, t0, end)
+
+
+def _sample_chunk(key, chain_ids, carry, params, i0, end, t_offset, *, mesh, **statics):
+    fn = _compiled(_sample_chunk_impl, mesh, tuple(sorted(statics.items())))
+    return fn(key, chain_ids, carry, params, i0, end, t_offset)
 
 
 def num_blocks(step_fn: Callable, state: Any, params: Any) -> int:
@@ -181,7 +206,7 @@ def run(
     while warm_done < num_warmup:
         states, warm_aux = _warmup_chunk(
             warm_key, chain_ids, states, warm_aux, warm_params, jnp.uint32(warm_done),
-            jnp.uint32(num_warmup), warm_step=warm_step, length=warm_len, masked=warm_masked,
+            jnp.uint32(num_warmup), mesh=mesh, warm_step=warm_step, length=warm_len, masked=warm_masked,
         )
         warm_done = min(num_warmup, warm_done + warm_len)
         progress.update(warm_done)
@@ -195,7 +220,7 @@ def run(
     while draws_done < num_samples:
         carry, chunk = _sample_chunk(
             run_key, chain_ids, carry, params, jnp.uint32(draws_done), jnp.uint32(num_samples),
-            jnp.uint32(t_offset), step_fn=step_fn, length=draw_len, thin=thin, store=store,
+            jnp.uint32(t_offset), mesh=mesh, step_fn=step_fn, length=draw_len, thin=thin, store=store,
             masked=draw_masked,
         )
         if store != "moments":

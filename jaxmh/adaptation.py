@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxmh._threefry import fold_in
 from jaxmh.moments import Welford, welford_init, welford_update, welford_variance
+from jaxmh import _stablemath as stablemath
 
 __all__ = ["Welford", "welford_init", "welford_update", "welford_variance", "target_acceptance",
            "window_ends", "AdaptState", "warmup_init", "warmup_step", "warmup_result", "warmup"]
@@ -49,6 +50,16 @@ def window_ends(num_steps: int) -> np.ndarray:
         for f in WINDOW_FRACTIONS:
             ends[int(round(f * num_steps)) - 1] = True
     return ends
+
+
+def gains(num_steps: int) -> np.ndarray:
+    """Robbins-Monro gain ``(s + 1)^-0.6`` at each warm-up step, ``s`` counted from the window's start."""
+    out = np.empty(num_steps)
+    s = 0
+    for t, end in enumerate(window_ends(num_steps)):
+        out[t] = (s + 1.0) ** -RM_EXPONENT
+        s = 0 if end else s + 1
+    return out
 
 
 class AdaptState(NamedTuple):
@@ -87,9 +98,12 @@ def warmup_step(
     targets = jnp.asarray(np.where(dims <= 2, 0.44, 0.234))
     restart = jnp.asarray(np.log(2.38 / np.sqrt(dims)))
     window_end = jnp.asarray(window_ends(num_steps))[t] if num_steps else jnp.asarray(False)
-    step_size = scale_fn(jnp.exp(adapt.log_multiplier), adapt.sd)
+    step_size = scale_fn(stablemath.exp(adapt.log_multiplier), adapt.sd)
     state, info = step_fn(fold_in(key, t), state, step_size)
-    gain = (adapt.window_step + 1.0) ** -RM_EXPONENT
+    # the gain is a function of t alone (windows end at the same steps in every chain), so it is
+    # looked up rather than computed per chain with pow: elementwise transcendental functions
+    # may round differently with the batch shape, and a chain must not depend on its neighbours
+    gain = jnp.asarray(gains(num_steps), adapt.window_step.dtype)[t] if num_steps else 1.0
     # one acceptance probability per multiplier (a kernel may report extra moves after them)
     accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size].reshape(dims.shape)
     log_m = adapt.log_multiplier + gain * (accept - targets)
@@ -110,7 +124,7 @@ def warmup_step(
 
 def warmup_result(adapt: AdaptState, scale_fn: Callable[[jax.Array, PyTree], PyTree]) -> PyTree:
     """The frozen step sizes at the end of warm-up."""
-    return scale_fn(jnp.exp(adapt.log_multiplier), adapt.sd)
+    return scale_fn(stablemath.exp(adapt.log_multiplier), adapt.sd)
 
 
 def warmup(

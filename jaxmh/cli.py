@@ -1,4 +1,4 @@
-"""Command line: ``jaxmh compare`` (the tutorial's comparison end to end).
+"""Command line: ``jaxmh compare`` (the tutorial's comparison end to end) and ``jaxmh study``.
 
 This is the only module that prints or writes files.
 """
@@ -65,7 +65,70 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps dropped (default 2000)")
     c.add_argument("--out", default="shrinkage.png", help="where to write the figure (default shrinkage.png)")
     c.add_argument("--no-plot", action="store_true", help="do not write the figure")
+    _study_parser(sub)
     return parser
+
+
+def _study_parser(sub) -> None:
+    s = sub.add_parser(
+        "study",
+        help="the comparison over many simulated datasets (a simulation study)",
+        description=(
+            "Simulate many datasets from the tutorial's process, fit the models to every one "
+            "(datasets and chains vectorised, only running moments kept), and report the "
+            "distribution of RMSEs per model and how often partial pooling wins."
+        ),
+    )
+    s.add_argument("--datasets", type=_positive, default=200, help="number of datasets (default 200)")
+    s.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    s.add_argument("--groups", type=_positive, default=75, help="individuals per dataset (default 75)")
+    s.add_argument("--group-size", type=_positive, default=5, help="observations per individual (default 5)")
+    s.add_argument("--models", nargs="+", default=["pooled", "unpooled", "hierarchical"],
+                   choices=["pooled", "unpooled", "hierarchical"])
+    s.add_argument("--method", default=None, choices=["rwm", "adaptive", "blocked"],
+                   help="sampler for every model (default: blocked for models with groups, adaptive "
+                        "for pooled; rwm is the tutorial's)")
+    s.add_argument("--chains", type=_positive, default=4, help="chains per model and dataset (default 4)")
+    s.add_argument("--samples", type=_positive, default=8000, help="draws kept per chain (default 8000)")
+    s.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps (default 2000)")
+    s.add_argument("--batch", type=_positive, default=256, help="datasets per compiled batch (default 256)")
+    s.add_argument("--out", default="study.png", help="figure of the RMSE distributions (default study.png)")
+    s.add_argument("--json", metavar="PATH", help="also write every dataset's results as JSON")
+    s.add_argument("--no-plot", action="store_true", help="do not write the figure")
+
+
+def _study(args) -> int:
+    import json
+    import time
+
+    import jax
+
+    from jaxmh.plots import study_rmse
+    from jaxmh.study import study
+
+    print(f"study: {args.datasets} datasets of {args.groups} individuals x {args.group_size} "
+          f"observations, seed {args.seed}; {args.chains} chains x {args.warmup + args.samples} "
+          f"iterations ({args.warmup} warm-up) per model and dataset\n")
+    start = time.perf_counter()
+    result = study(
+        jax.random.key(args.seed), args.datasets, num_groups=args.groups, group_size=args.group_size,
+        models=args.models, method=args.method, num_chains=args.chains, num_samples=args.samples,
+        num_warmup=args.warmup, batch_size=args.batch,
+    )
+    seconds = time.perf_counter() - start
+    print(result.table())
+    print(f"\n{args.datasets} datasets x {len(args.models)} models in {seconds:.1f} s "
+          f"({args.datasets / seconds:.2f} datasets per second)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result.to_dict(), f)
+        print(f"wrote {args.json}")
+    if not args.no_plot:
+        folder = os.path.dirname(os.path.abspath(args.out))
+        os.makedirs(folder, exist_ok=True)
+        study_rmse(result).savefig(args.out, dpi=120)
+        print(f"wrote {args.out}")
+    return 0
 
 
 def _load(args):
@@ -119,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compare":
             return _compare(args)
+        if args.command == "study":
+            return _study(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"jaxmh {args.command}: error: {err}", file=sys.stderr)
         return 2

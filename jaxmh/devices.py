@@ -2,11 +2,18 @@
 
 When JAX sees more than one device, the chain axis of a run is sharded over
 all of them with a one-dimensional ``jax.sharding.Mesh`` and
-``NamedSharding(mesh, PartitionSpec("chain"))``; ``jit`` then partitions the
-vmapped scan so that each device runs its share of the chains.  Chain ``c``
-computes exactly what it would on one device, so results do not depend on the
-number of devices.  The number of chains is padded up to a multiple of the
-device count with copies of chain 0 (whose extra draws are dropped).
+``NamedSharding(mesh, PartitionSpec("chain"))``, and each compiled chunk runs
+under ``jax.shard_map``: every device runs the per-chain program on its share
+of the chains, with no communication.  The number of chains is padded up to a
+multiple of the device count with copies of chain 0 (their draws are dropped).
+
+Chain ``c``'s keys depend only on the user's key and ``c``, so a fixed kernel
+(``sample``, ``fit(method="rwm")``) gives bit-for-bit the draws one device
+gives.  With warm-up adaptation (``fit``'s default methods) the chains agree
+with the one-device run to the last bit at first but may then part: XLA
+compiles the per-device (SPMD) program with different fusions, hence
+different fused multiply-adds, and one bit of difference in an adapted
+proposal scale leads to a different -- equally valid -- chain.
 
 Several hosts: call ``jax.distributed.initialize()`` on every host before
 using jaxmh; ``jax.devices()`` then lists every host's devices and the same

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["shrinkage", "trace", "rank", "select"]
+__all__ = ["shrinkage", "trace", "rank", "select", "study_rmse"]
 
 _COLOURS = {"pooled": "#7f7f7f", "unpooled": "#d62728", "hierarchical": "#1f77b4"}
 
@@ -130,4 +130,28 @@ def rank(result_or_draws: Any, params: Sequence[str] | None = None, *, bins: int
     for ax in axes[len(names):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
+    return fig
+
+
+def study_rmse(study: Any, *, figsize: tuple | None = None) -> Figure:
+    """Distributions of the RMSE of alpha and beta across a study's datasets, per model.
+
+    One panel per parameter; each model's RMSEs over datasets as a histogram
+    with its median marked.  ``study`` is what :func:`jaxmh.study` returns.
+    """
+    fig = Figure(figsize=figsize or (10, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, what in zip(axes, ("alpha", "beta")):
+        values = [np.asarray(getattr(f, f"rmse_{what}")) for f in study.fits]
+        lo, hi = min(v.min() for v in values), max(v.max() for v in values)
+        edges = np.linspace(lo, hi, min(40, max(8, study.num_datasets // 5)) + 1) if hi > lo else 10
+        for f, v in zip(study.fits, values):
+            colour = _COLOURS.get(f.model)
+            ax.hist(v, bins=edges, histtype="stepfilled", alpha=0.35, color=colour,
+                    label=f"{f.model} (median {np.median(v):.3f})")
+            ax.axvline(np.median(v), color=colour, lw=1.2)
+        ax.set_xlabel(f"RMSE of posterior means of {what} vs truth")
+        ax.set_ylabel("datasets")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{study.num_datasets} simulated datasets, {study.num_groups} x {study.group_size} each")
     return fig

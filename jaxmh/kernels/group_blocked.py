@@ -33,6 +33,7 @@ import numpy as np
 from jaxmh import _checks
 from jaxmh._threefry import normals_and_uniforms
 from jaxmh.kernels.random_walk import SamplingAlgorithm, _check_structure
+from jaxmh import _stablemath as stablemath
 
 __all__ = ["BlockedState", "BlockedInfo", "init", "build_kernel", "blocked"]
 
@@ -125,7 +126,7 @@ def build_kernel() -> Callable:
         proposal = _move(position, group_names, step_size, z[:n_group])
         g_prop = jnp.asarray(split.group_logdensity(proposal), dtype)
         delta_g = jnp.where(jnp.isfinite(g_prop), g_prop - state.group_logdensity, -jnp.inf)
-        accept_g = jnp.log(u[:num_groups]) < delta_g
+        accept_g = stablemath.log(u[:num_groups]) < delta_g
         position = {
             k: jnp.where(_by_group(accept_g, v), proposal[k], v) if k in group_names else v
             for k, v in position.items()
@@ -141,7 +142,7 @@ def build_kernel() -> Callable:
             h_new = jnp.asarray(split.global_logdensity(proposal), dtype)
             total_new = h_new + jnp.sum(g_new)
             delta_h = jnp.where(jnp.isfinite(total_new), total_new - total_cur, -jnp.inf)
-            accept_h = jnp.log(u[num_groups]) < delta_h
+            accept_h = stablemath.log(u[num_groups]) < delta_h
             position = {k: jnp.where(accept_h, proposal[k], v) for k, v in position.items()}
             g_cur = jnp.where(accept_h, g_new, g_cur)
             h_cur = jnp.where(accept_h, h_new, h_cur)
@@ -163,7 +164,7 @@ def build_kernel() -> Callable:
             total_new = h_new + jnp.sum(g_new)
             gain = total_new - total_cur + logdet_new - logdet
             delta_nc = jnp.where(jnp.isfinite(total_new) & jnp.isfinite(gain), gain, -jnp.inf)
-            accept_nc = jnp.log(u[num_groups + 1]) < delta_nc
+            accept_nc = stablemath.log(u[num_groups + 1]) < delta_nc
             position = {k: jnp.where(accept_nc, proposal[k], v) for k, v in position.items()}
             g_cur = jnp.where(accept_nc, g_new, g_cur)
             h_cur = jnp.where(accept_nc, h_new, h_cur)
@@ -174,7 +175,7 @@ def build_kernel() -> Callable:
         position = {k: position[k] for k in state.position}  # keep the caller's key order
         new_state = BlockedState(position, total_cur, g_cur, h_cur)
         info = BlockedInfo(
-            acceptance_prob=jnp.exp(jnp.minimum(jnp.concatenate(deltas), 0.0)),
+            acceptance_prob=stablemath.exp(jnp.minimum(jnp.concatenate(deltas), 0.0)),
             is_accepted=jnp.concatenate(accepts),
         )
         return new_state, info

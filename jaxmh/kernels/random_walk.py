@@ -21,6 +21,7 @@ import numpy as np
 
 from jaxmh import _checks
 from jaxmh._threefry import normal_and_uniform
+from jaxmh import _stablemath as stablemath
 
 __all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "init", "build_kernel", "rwm"]
 
@@ -138,14 +139,14 @@ def build_kernel() -> Callable:
         proposal_logdensity = jnp.asarray(logdensity_fn(proposal), dtype=state.logdensity.dtype)
         delta = proposal_logdensity - state.logdensity
         delta = jnp.where(jnp.isfinite(proposal_logdensity), delta, -jnp.inf)
-        is_accepted = jnp.log(u) < delta
+        is_accepted = stablemath.log(u) < delta
         new_state = jax.tree.map(
             lambda new, old: jnp.where(is_accepted, new, old),
             RWState(proposal, proposal_logdensity),
             state,
         )
         info = RWInfo(
-            acceptance_prob=jnp.exp(jnp.minimum(delta, 0.0)),
+            acceptance_prob=stablemath.exp(jnp.minimum(delta, 0.0)),
             is_accepted=is_accepted,
             proposal=RWState(proposal, proposal_logdensity),
         )

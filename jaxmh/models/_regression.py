@@ -15,6 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxmh import _stablemath as stablemath
 
 _HALF_LOG_2PI = 0.5 * float(np.log(2 * np.pi))
 
@@ -53,7 +54,7 @@ def group_loglik(alpha, beta, sigma, stats: GroupStats):
     """Log-likelihood of each group's rows, shape ``(G,)``; ``-inf`` if ``sigma <= 0``."""
     safe = jnp.where(sigma > 0, sigma, 1.0)
     ss = sum_squares(alpha, beta, stats)
-    value = -0.5 * ss / (safe * safe) - stats.n * (jnp.log(safe) + _HALF_LOG_2PI)
+    value = -0.5 * ss / (safe * safe) - stats.n * (stablemath.log(safe) + _HALF_LOG_2PI)
     return jnp.where(sigma > 0, value, -jnp.inf)
 
 
@@ -62,5 +63,5 @@ def loglik(alpha, beta, sigma, stats: GroupStats):
     safe = jnp.where(sigma > 0, sigma, 1.0)
     total_n = jnp.sum(stats.n)
     ss = jnp.sum(sum_squares(alpha, beta, stats))
-    value = -0.5 * ss / (safe * safe) - total_n * (jnp.log(safe) + _HALF_LOG_2PI)
+    value = -0.5 * ss / (safe * safe) - total_n * (stablemath.log(safe) + _HALF_LOG_2PI)
     return jnp.where(sigma > 0, value, -jnp.inf)

@@ -10,6 +10,7 @@ from jaxmh.data import GroupedData
 from jaxmh.models import _common, _regression
 from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import Normal, Uniform
+from jaxmh import _stablemath as stablemath
 
 __all__ = ["hierarchical"]
 
@@ -59,7 +60,7 @@ def hierarchical(
         s_a, s_b = params["sigma_alpha"], params["sigma_beta"]
         z = {"alpha": (params["alpha"] - params["mu_alpha"]) / s_a,
              "beta": (params["beta"] - params["mu_beta"]) / s_b}
-        return z, num_groups * (jnp.log(s_a) + jnp.log(s_b))
+        return z, num_groups * (stablemath.log(s_a) + stablemath.log(s_b))
 
     def unstandardize(z: dict, params: dict) -> dict:
         return {"alpha": params["mu_alpha"] + params["sigma_alpha"] * z["alpha"],
