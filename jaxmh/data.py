@@ -203,7 +203,14 @@ def _read_columns(path: str | os.PathLike, columns: Sequence[str]) -> tuple[dict
                 f"{path}: column(s) {missing} not found; the file has {list(reader.fieldnames)}"
             )
         out = {c: [] for c in columns}
-        for row in reader:
+        width = len(reader.fieldnames)
+        for i, row in enumerate(reader):
+            if None in row or any(v is None for v in row.values()):  # more or fewer fields than the header
+                fields = width + len(row.get(None, ())) - sum(v is None for v in row.values())
+                raise ValueError(
+                    f"{path}: row {i + 1} has {fields} field(s) but the header has {width}; "
+                    "every row needs one value per column"
+                )
             for c in columns:
                 out[c].append(row[c])
     return out, len(out[columns[0]])
