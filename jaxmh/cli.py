@@ -1,4 +1,5 @@
-"""Command line: ``jaxmh compare`` (the tutorial's comparison end to end) and ``jaxmh study``.
+"""Command line: ``jaxmh compare`` (the tutorial's comparison end to end), ``jaxmh fit`` (your data)
+and ``jaxmh study`` (many simulated datasets).
 
 This is the only module that prints or writes files.
 """
@@ -65,6 +66,46 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps dropped (default 2000)")
     c.add_argument("--out", default="shrinkage.png", help="where to write the figure (default shrinkage.png)")
     c.add_argument("--no-plot", action="store_true", help="do not write the figure")
+    f = sub.add_parser(
+        "fit",
+        help="fit a model to your grouped data (a CSV file) and check the fit",
+        description=(
+            "Read long-format grouped data from a CSV file (or a bundled dataset), fit a model with "
+            "jaxmh.fit, print the data, the priors and the summary table with convergence diagnostics, "
+            "and write a caterpillar plot of the group estimates and, for models that pool, a "
+            "shrinkage plot against the unpooled fit."
+        ),
+        epilog="example: jaxmh fit radon.csv --y log_radon --x floor --group county",
+    )
+    f.add_argument("data", metavar="DATA",
+                   help="CSV file with a header row; or a bundled dataset: 'radon' (Minnesota radon, "
+                        "columns county, floor, log_radon, log_uppm) or 'tutorial' (columns i, x, y)")
+    f.add_argument("--y", help="outcome column")
+    f.add_argument("--x", help="predictor column")
+    f.add_argument("--group", help="group label column (any labels: names or numbers)")
+    f.add_argument("--model", default="hierarchical", choices=sorted(_FIT_PRIORS),
+                   help="hierarchical (varying intercepts and slopes, default), intercepts (varying "
+                        "intercepts, one slope), unpooled (separate fits) or pooled (one line)")
+    f.add_argument("--method", default=None, choices=["rwm", "adaptive", "blocked"],
+                   help="sampler; default: group-blocked Metropolis-within-Gibbs (blocked) for models "
+                        "with groups, adaptive random walk for pooled")
+    f.add_argument("--prior", action="append", default=[], metavar="NAME=PRIOR",
+                   help="replace a default prior, e.g. --prior sigma=half-normal(1) --prior "
+                        "mu_alpha=normal(0,10); PRIOR is normal(loc,scale), uniform(low,high), "
+                        "half-normal(scale) or half-cauchy(scale); may be repeated")
+    f.add_argument("--drop-missing", action="store_true",
+                   help="drop rows whose x or y is empty or NA instead of stopping")
+    f.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
+    f.add_argument("--samples", type=_positive, default=20000, help="draws kept per chain (default 20000)")
+    f.add_argument("--warmup", type=_nonnegative, default=2000,
+                   help="warm-up steps that tune the sampler, then dropped (default 2000)")
+    f.add_argument("--thin", type=_positive, default=1, help="keep every THIN-th draw (default 1)")
+    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.add_argument("--out", default=".", metavar="DIR",
+                   help="folder for caterpillar.png and shrinkage.png (default: current folder)")
+    f.add_argument("--no-plots", action="store_true", help="do not write the figures")
+    f.add_argument("--save", metavar="NPZ", help="write the draws to this .npz file (numpy.load, no pickle)")
+    f.add_argument("--netcdf", metavar="PATH", help="write the draws as ArviZ InferenceData (needs arviz)")
     _study_parser(sub)
     return parser
 
@@ -176,6 +217,221 @@ def _compare(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# jaxmh fit
+# ---------------------------------------------------------------------------------------------
+#: Priors each model of ``jaxmh fit`` takes (``--prior NAME=...``); names starting ``sigma`` are scales.
+_FIT_PRIORS = {
+    "hierarchical": ("mu_alpha", "mu_beta", "sigma_alpha", "sigma_beta", "sigma"),
+    "intercepts": ("mu_alpha", "beta", "sigma_alpha", "sigma"),
+    "unpooled": ("alpha", "beta", "sigma"),
+    "pooled": ("alpha", "beta", "sigma"),
+}
+#: Bundled datasets ``jaxmh fit`` accepts by name: (file, default x, y, group, description).
+_FIT_BUNDLED = {
+    "radon": ("radon_mn.csv", "floor", "log_radon", "county",
+              "Minnesota radon (Gelman & Hill 2006), bundled"),
+    "tutorial": ("tutorial_data.csv", "x", "y", "i", "the tutorial's R dataset (set.seed(1)), bundled"),
+}
+_FIT_EQUATIONS = {
+    "hierarchical": "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2), "
+                    "beta[g] ~ N(mu_beta, sigma_beta^2)",
+    "intercepts": "{y} ~ N(alpha[g] + beta * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2)",
+    "unpooled": "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), each group on its own",
+    "pooled": "{y} ~ N(alpha + beta * {x}, sigma^2), groups ignored",
+}
+
+
+def _csv_header(path: str) -> list:
+    import csv
+
+    try:
+        with open(path, newline="") as handle:
+            return next(csv.reader(handle), [])
+    except OSError:
+        return []
+
+
+def _fit_data(args):
+    """``(GroupedData, x, y, group, description)`` from the DATA argument and the column options."""
+    from importlib import resources
+
+    from jaxmh import data as data_mod
+
+    if not os.path.exists(args.data) and args.data in _FIT_BUNDLED:
+        filename, x, y, group, about = _FIT_BUNDLED[args.data]
+        x, y, group = args.x or x, args.y or y, args.group or group
+        with resources.as_file(resources.files("jaxmh.datasets") / filename) as path:
+            data = data_mod.from_csv(path, x=x, y=y, group=group, drop_missing=args.drop_missing)
+        return data, x, y, group, f"{args.data} ({about})"
+    missing = [f"--{k}" for k in ("y", "x", "group") if getattr(args, k) is None]
+    if missing and os.path.exists(args.data):
+        raise ValueError(f"name the columns to use with {', '.join(missing)}; "
+                         f"{args.data} has columns {_csv_header(args.data)}")
+    if missing:
+        raise FileNotFoundError(f"data file not found: {args.data} (bundled datasets: "
+                                f"{', '.join(sorted(_FIT_BUNDLED))})")
+    data = data_mod.from_csv(args.data, x=args.x, y=args.y, group=args.group, drop_missing=args.drop_missing)
+    return data, args.x, args.y, args.group, args.data
+
+
+def _fit_priors(model: str, specs: Sequence[str]) -> dict:
+    """``{"prior_<name>": prior}`` from ``--prior NAME=PRIOR`` options, checked."""
+    from jaxmh import priors
+
+    allowed, out = _FIT_PRIORS[model], {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. sigma=half-normal(1)")
+        if name not in allowed:
+            raise ValueError(f"--prior {name}: the {model} model has no parameter {name!r} with a prior; "
+                             f"it has {', '.join(allowed)}")
+        if f"prior_{name}" in out:
+            raise ValueError(f"--prior {name} is given twice")
+        try:
+            prior = priors.parse(text)
+        except ValueError as err:
+            raise ValueError(f"--prior {name}: {err}") from None
+        out[f"prior_{name}"] = priors.check(prior, f"--prior {name}", scale=name.startswith("sigma"))
+    return out
+
+
+def _prior_text(prior) -> str:
+    from jaxmh import priors
+
+    if isinstance(prior, priors.Normal):
+        return f"normal({prior.loc:g}, {prior.scale:g})"
+    if isinstance(prior, priors.Uniform):
+        return f"uniform({prior.low:g}, {prior.high:g})"
+    if isinstance(prior, priors.HalfNormal):
+        return f"half-normal({prior.scale:g})"
+    if isinstance(prior, priors.HalfCauchy):
+        return f"half-cauchy({prior.scale:g})"
+    return repr(prior)
+
+
+def _identified(data) -> dict:
+    """Per group: can its own rows identify an intercept / a slope (the unpooled estimates)?"""
+    import numpy as np
+
+    g, n = data.group, data.num_groups
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, g, data.x)
+    np.maximum.at(hi, g, data.x)
+    varies = hi > lo                            # two distinct x values: intercept and slope
+    return {"alpha": varies | ((lo == 0) & (hi == 0)), "beta": varies}
+
+
+def _labelled(summary, rows: list, rename: dict):
+    from jaxmh.summary import Summary
+
+    index = [summary.names.index(r) for r in rows]
+    columns = {k: v[index] for k, v in summary.columns.items()}
+    return Summary([rename.get(r, r) for r in rows], columns, summary.num_chains, summary.num_draws,
+                   summary.prob)
+
+
+def _write(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        write(path)
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {err.strerror or err}") from None
+    print(f"wrote {path}")
+
+
+def _fit(args) -> int:
+    import inspect
+
+    import jax
+    import numpy as np
+
+    from jaxmh import fit, models, plots, summary
+    from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
+
+    if args.netcdf:
+        try:
+            import arviz  # noqa: F401
+        except ImportError:
+            print("jaxmh fit: error: --netcdf needs ArviZ, which is not installed: pip install arviz",
+                  file=sys.stderr)
+            return 2
+    priors = _fit_priors(args.model, args.prior)
+    data, x, y, group, source = _fit_data(args)
+    labels = list(data.labels) if data.labels is not None else [str(g) for g in range(data.num_groups)]
+    if args.model in ("hierarchical", "intercepts") and data.num_groups < 2:
+        raise ValueError(f"the {args.model} model needs at least 2 groups to estimate how groups vary; "
+                         f"column {group!r} has only {data.num_groups} ({labels[0]!r}); "
+                         "use --model pooled for a single group")
+    builder = getattr(models, args.model)
+    defaults = {k: p.default for k, p in inspect.signature(builder).parameters.items() if k.startswith("prior_")}
+    model = builder(data, **priors)
+    sizes = data.group_sizes
+    print(f"data: {source}: {data.num_obs} rows, {data.num_groups} groups ({group}), "
+          f"{sizes.min()} to {sizes.max()} rows per group")
+    print(f"model: {args.model}: " + _FIT_EQUATIONS[args.model].format(x=x, y=y) + f", g = {group}")
+    print("priors: " + ", ".join(f"{k[6:]} ~ {_prior_text(priors.get(k, v))}" for k, v in defaults.items()))
+    method = args.method or ("blocked" if model.split is not None else "adaptive")
+    names = {"rwm": "random-walk Metropolis (untuned, sd 0.1)", "adaptive": "adaptive random-walk Metropolis",
+             "blocked": "group-blocked Metropolis-within-Gibbs"}
+    print(f"sampler: {names[method]}, {args.chains} chains x ({args.warmup} warm-up + "
+          f"{args.samples * args.thin} steps{f', thinned by {args.thin}' if args.thin > 1 else ''}), "
+          f"seed {args.seed}\n")
+
+    result = fit(jax.random.key(args.seed), model, method=method, num_chains=args.chains,
+                 num_samples=args.samples, num_warmup=args.warmup, thin=args.thin)
+    table = summary(result, warn=False)
+    group_rows = [n for n in table.names if n.split("[")[0] in model.group_params and "[" in n]
+    other_rows = [n for n in table.names if n not in group_rows]
+    rename = {n: f"{n.split('[')[0]}[{labels[int(n.split('[')[1][:-1])]}]" for n in group_rows}
+    if other_rows:
+        print(_labelled(table, other_rows, rename).table())
+    if group_rows:
+        print(f"\nper {group} ({', '.join(model.group_params)}; groups in order of first appearance):")
+        print(_labelled(table, group_rows, rename).table())
+    flagged = table.flagged
+    limit = ESS_PER_CHAIN * table.num_chains
+    if flagged:
+        worst = "; ".join(f"{rename.get(n, n)} ({', '.join(w)})" for n, w in list(flagged.items())[:6])
+        more = f"; and {len(flagged) - 6} more" if len(flagged) > 6 else ""
+        print(f"\n! not converged: {len(flagged)} of {len(table)} parameters have R-hat > {RHAT_THRESHOLD} or "
+              f"bulk/tail ESS < {limit}: {worst}{more}. Run longer (--samples) before trusting them.")
+    else:
+        print(f"\nconverged: all {len(table)} parameters have R-hat <= {RHAT_THRESHOLD} and bulk and "
+              f"tail ESS >= {limit}")
+
+    if not args.no_plots:
+        print()
+        if model.group_params and args.model != "pooled":
+            fig = plots.caterpillar(result, list(model.group_params), labels)
+            _write(os.path.join(args.out, "caterpillar.png"), lambda p: fig.savefig(p, dpi=110))
+        else:
+            print("(the pooled model has no per-group parameters: no caterpillar plot)")
+        if args.model in ("hierarchical", "intercepts"):
+            unpooled = fit(jax.random.key(args.seed + 1), models.unpooled(data), num_chains=args.chains,
+                           num_samples=min(args.samples, 2000), num_warmup=args.warmup)
+            fig = plots.partial_pooling(result, unpooled, list(model.group_params), group_sizes=sizes,
+                                        identified=_identified(data))
+            _write(os.path.join(args.out, "shrinkage.png"), lambda p: fig.savefig(p, dpi=110))
+    draws = {k: np.asarray(v) for k, v in result.draws.items()}
+    if args.save:
+        arrays = dict(draws, group_labels=np.array(labels, dtype=str))
+        _write(args.save, lambda p: np.savez(p, **arrays))
+    if args.netcdf:
+        import arviz
+
+        idata = result.to_arviz()
+        if args.model != "pooled":  # name the group dimension and its coordinates after the data
+            dims = {k: [group] for k in model.group_params}
+            idata.posterior = arviz.from_dict(posterior=draws, dims=dims, coords={group: labels}).posterior
+        _write(args.netcdf, idata.to_netcdf)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxmh`` command."""
     args = _parser().parse_args(argv)
@@ -184,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args)
         if args.command == "study":
             return _study(args)
+        if args.command == "fit":
+            return _fit(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"jaxmh {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -203,31 +203,66 @@ def _read_columns(path: str | os.PathLike, columns: Sequence[str]) -> tuple[dict
                 f"{path}: column(s) {missing} not found; the file has {list(reader.fieldnames)}"
             )
         out = {c: [] for c in columns}
-        for row in reader:
+        width = len(reader.fieldnames)
+        for i, row in enumerate(reader):
+            if None in row or any(v is None for v in row.values()):  # more or fewer fields than the header
+                fields = width + len(row.get(None, ())) - sum(v is None for v in row.values())
+                raise ValueError(
+                    f"{path}: row {i + 1} has {fields} field(s) but the header has {width}; "
+                    "every row needs one value per column"
+                )
             for c in columns:
                 out[c].append(row[c])
     return out, len(out[columns[0]])
 
 
-def _numeric_column(values: list, column: str, path: str) -> np.ndarray:
+def _numeric_column(values: list, column: str, path: str, first_row: int = 1) -> np.ndarray:
     arr = np.empty(len(values))
     for i, v in enumerate(values):
         try:
             arr[i] = float(v)
         except (TypeError, ValueError):
             raise ValueError(
-                f"{path}: column {column!r} must be numeric; row {i + 1} has {v!r}"
+                f"{path}: column {column!r} must be numeric; row {i + first_row} has {v!r}"
             ) from None
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         raise ValueError(
             f"{path}: column {column!r} has {bad.size} missing or non-finite value(s), "
-            f"first at row {bad[0] + 1} ({values[bad[0]]!r})"
+            f"first at row {bad[0] + first_row} ({values[bad[0]]!r})"
         )
     return arr
 
 
-def from_csv(path: str | os.PathLike, x: str = "x", y: str = "y", group: str = "i") -> GroupedData:
+#: Cell values that ``from_csv(..., drop_missing=True)`` treats as missing (compared lower-case).
+MISSING = ("", "na", "n/a", "nan", "null", "none")
+
+
+def _drop_missing(cols: dict, x: str, y: str, group: str, path) -> dict:
+    """Remove rows whose x or y is missing; fail if a group loses all its rows."""
+    keep = []
+    for i, (a, b) in enumerate(zip(cols[x], cols[y])):
+        if (a or "").strip().lower() in MISSING or (b or "").strip().lower() in MISSING:
+            continue
+        for column, value in ((x, a), (y, b)):  # the rest must be numbers: report the file's row
+            _numeric_column([value], column, os.fspath(path), first_row=i + 1)
+        keep.append(i)
+    before = list(dict.fromkeys(cols[group]))
+    out = {c: [v[i] for i in keep] for c, v in cols.items()}
+    if not keep:
+        raise ValueError(f"{path}: no rows left after dropping rows with a missing {x!r} or {y!r}")
+    left = set(out[group])
+    empty = [g for g in before if g not in left]
+    if empty:
+        raise ValueError(
+            f"{path}: group(s) {empty[:10]} of column {group!r} have no rows left after dropping "
+            f"rows with a missing {x!r} or {y!r}; fill in their values or remove them from the file"
+        )
+    return out
+
+
+def from_csv(path: str | os.PathLike, x: str = "x", y: str = "y", group: str = "i", *,
+             drop_missing: bool = False) -> GroupedData:
     """Read long-format grouped data from a CSV file with a header row.
 
     Group labels of any kind (numbers or strings) are mapped to indices
@@ -240,10 +275,16 @@ def from_csv(path: str | os.PathLike, x: str = "x", y: str = "y", group: str = "
         The CSV file.
     x, y, group
         Column names of the predictor, the outcome and the group label.
+    drop_missing
+        Drop rows whose ``x`` or ``y`` is empty or ``NA``/``NaN``/``null``
+        (see ``MISSING``) instead of raising; a group left with no rows is
+        still an error.  Other non-numeric or infinite values always raise.
     """
     cols, n = _read_columns(path, [x, y, group])
     if n == 0:
         raise ValueError(f"{path} has a header but no data rows")
+    if drop_missing:
+        cols = _drop_missing(cols, x, y, group, path)
     xs = _numeric_column(cols[x], x, os.fspath(path))
     ys = _numeric_column(cols[y], y, os.fspath(path))
     labels, index = [], {}

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["shrinkage", "trace", "rank", "select", "study_rmse"]
+__all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse"]
 
 _COLOURS = {"pooled": "#7f7f7f", "unpooled": "#d62728", "hierarchical": "#1f77b4"}
 
@@ -130,6 +130,144 @@ def rank(result_or_draws: Any, params: Sequence[str] | None = None, *, bins: int
     for ax in axes[len(names):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
+    return fig
+
+
+def _group_draws(result_or_draws: Any, param: str) -> np.ndarray:
+    draws = getattr(result_or_draws, "draws", result_or_draws)
+    if param not in draws:
+        raise ValueError(f"unknown parameter {param!r}; the draws have {sorted(draws)}")
+    x = np.asarray(draws[param], dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"{param!r} must be a per-group parameter shaped (chain, draw, group), got {x.shape}")
+    return x.reshape(-1, x.shape[2])
+
+
+def _check_labels(labels, num_groups: int) -> list[str]:
+    if labels is None:
+        return [str(g) for g in range(num_groups)]
+    labels = [str(v) for v in labels]
+    if len(labels) != num_groups:
+        raise ValueError(f"labels has {len(labels)} names for {num_groups} groups")
+    return labels
+
+
+def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Sequence[str] | None = None,
+                *, prob: float = 0.9, sort: bool = True) -> Figure:
+    """Caterpillar plot: each group's posterior mean and central interval, one panel per parameter.
+
+    Parameters
+    ----------
+    result_or_draws
+        A :class:`jaxmh.Result` or a dict of draws ``(chain, draw, group)``.
+    params
+        A per-group parameter (``"alpha"``) or several (one panel each).
+    labels
+        Group names (``data.labels``); default ``0..G-1``.
+    prob
+        Mass of the interval (default 0.9); a thicker bar shows the central 50%.
+    sort
+        Order each panel's groups by posterior mean (default) or keep data order.
+
+    When the draws hold ``mu_<param>`` (a hierarchical mean), its posterior
+    mean is drawn as a dashed line.
+    """
+    if not (isinstance(prob, (int, float)) and 0 < prob < 1):
+        raise ValueError(f"prob must be a number in (0, 1), got {prob!r}")
+    names = [params] if isinstance(params, str) else list(params)
+    if not names:
+        raise ValueError("params is empty: name at least one per-group parameter")
+    flats = [_group_draws(result_or_draws, n) for n in names]
+    num_groups = flats[0].shape[1]
+    labels = _check_labels(labels, num_groups)
+    draws = getattr(result_or_draws, "draws", result_or_draws)
+    height = max(3.0, 0.16 * num_groups + 1.0)
+    fig = Figure(figsize=(3.6 * len(names) + 1.2, height), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    fontsize = 8 if num_groups <= 40 else 6
+    for ax, name, x in zip(axes, names, flats):
+        mean = x.mean(axis=0)
+        lo, hi = np.quantile(x, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        q25, q75 = np.quantile(x, [0.25, 0.75], axis=0)
+        order = np.argsort(mean, kind="stable") if sort else np.arange(num_groups)[::-1]
+        rows = np.arange(num_groups)
+        ax.hlines(rows, lo[order], hi[order], color="#1f77b4", lw=0.8)
+        ax.hlines(rows, q25[order], q75[order], color="#1f77b4", lw=2.2)
+        ax.plot(mean[order], rows, "o", color="#1f77b4", ms=3)
+        hyper = f"mu_{name}"
+        if hyper in draws and np.ndim(draws[hyper]) == 2:
+            ax.axvline(float(np.mean(draws[hyper])), color="black", ls="--", lw=0.8,
+                       label=f"{hyper} (posterior mean)")
+            ax.legend(loc="lower right", fontsize=7)
+        ax.set_yticks(rows, [labels[g] for g in order], fontsize=fontsize)
+        ax.set_ylim(-1, num_groups)
+        ax.set_xlabel(name)
+        ax.set_title(f"{name}: mean, 50% and {100 * prob:g}% intervals", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str], *,
+                    group_sizes: Sequence[int], identified: dict | None = None) -> Figure:
+    """Shrinkage on real data: unpooled against hierarchical estimates per group, by group size.
+
+    Without a truth to compare with, this is how partial pooling shows: each
+    group's unpooled posterior mean (open red circle) is joined to its
+    hierarchical posterior mean (blue dot), plotted against the group's number
+    of rows (log scale).  Small groups are pulled strongly towards the
+    hierarchical mean (dashed line, when the draws hold ``mu_<param>``), large
+    groups hardly at all.
+
+    Parameters
+    ----------
+    hierarchical, unpooled
+        :class:`jaxmh.Result` (or dicts of draws) of the two fits on the same data.
+    params
+        Per-group parameter(s) present in both (one panel each).
+    group_sizes
+        Rows per group (``data.group_sizes``).
+    identified
+        Optional ``{param: bool mask (G,)}``: groups whose own rows cannot
+        identify the unpooled estimate (e.g. a slope from one row) are left
+        out, and the panel says how many.
+    """
+    names = [params] if isinstance(params, str) else list(params)
+    if not names:
+        raise ValueError("params is empty: name at least one per-group parameter")
+    sizes = np.asarray(group_sizes, dtype=np.float64)
+    fig = Figure(figsize=(4.6 * len(names), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    draws_h = getattr(hierarchical, "draws", hierarchical)
+    for ax, name in zip(axes, names):
+        h = _group_draws(hierarchical, name).mean(axis=0)
+        u = _group_draws(unpooled, name).mean(axis=0)
+        if not (h.shape == u.shape == sizes.shape):
+            raise ValueError(f"{name}: hierarchical {h.shape}, unpooled {u.shape} and group_sizes "
+                             f"{sizes.shape} must all have one entry per group")
+        keep = np.ones(h.shape, bool)
+        if identified is not None and name in identified:
+            keep = np.asarray(identified[name], bool)
+            if keep.shape != h.shape:
+                raise ValueError(f"identified[{name!r}] must have one entry per group, got {keep.shape}")
+        # a small multiplicative jitter so groups of equal size do not hide one another
+        jitter = np.exp(np.random.default_rng(0).uniform(-0.06, 0.06, sizes.shape))
+        xs = sizes * jitter
+        segments_x = np.stack([xs, xs, np.full_like(xs, np.nan)], axis=1)[keep].ravel()
+        segments_y = np.stack([u, h, np.full_like(h, np.nan)], axis=1)[keep].ravel()
+        ax.plot(segments_x, segments_y, color="#7f7f7f", lw=0.6, alpha=0.7)
+        ax.scatter(xs[keep], u[keep], facecolors="none", edgecolors=_COLOURS["unpooled"], s=18, lw=0.8,
+                   label="unpooled")
+        ax.scatter(xs[keep], h[keep], color=_COLOURS["hierarchical"], s=12, label="hierarchical")
+        hyper = f"mu_{name}"
+        if hyper in draws_h and np.ndim(draws_h[hyper]) == 2:
+            ax.axhline(float(np.mean(draws_h[hyper])), color="black", ls="--", lw=0.8, label=hyper)
+        ax.set_xscale("log")
+        ax.set_xlabel("rows in group")
+        ax.set_ylabel(f"posterior mean of {name}")
+        left_out = int(np.sum(~keep))
+        note = f"{left_out} group(s) not identified by their own rows: not shown" if left_out else ""
+        ax.set_title(name + (f"\n{note}" if note else ""), fontsize=9)
+        ax.legend(fontsize=7, loc="best")
     return fig
 
 
