@@ -13,7 +13,8 @@ During warm-up each chain tunes its own proposal standard deviations:
   restarts at ``2.38 / sqrt(d)`` (Roberts, Gelman & Gilks 1997).
 
 Windows end at 15%, 30%, 50% and 80% of the warm-up; the last 20% adapts the
-multiplier only.  After warm-up the scales are frozen, so the sampling phase
+multiplier only, and the final multiplier is the average of its iterates over
+the last 10% of warm-up.  After warm-up the scales are frozen, so the sampling phase
 is a fixed, valid Markov chain.  The targets are 0.234 for blocks of more
 than two dimensions and 0.44 for one- and two-dimensional blocks.
 """
@@ -62,6 +63,19 @@ def gains(num_steps: int) -> np.ndarray:
     return out
 
 
+def averaged(num_steps: int) -> np.ndarray:
+    """Steps whose multipliers are averaged into the final ones: the last 10% of warm-up.
+
+    The last Robbins-Monro iterate still jitters with the latest acceptances;
+    the average over the second half of the final, multiplier-only phase (as
+    in Polyak-Ruppert averaging, or the averaged iterate of Stan's dual
+    averaging) is a steadier choice for the fixed sampling phase.
+    """
+    mask = np.zeros(num_steps)
+    mask[int(0.9 * num_steps):] = 1.0
+    return mask
+
+
 class AdaptState(NamedTuple):
     """One chain's tuning state during warm-up."""
 
@@ -69,13 +83,15 @@ class AdaptState(NamedTuple):
     sd: PyTree                 # per-coordinate scales, the position's structure
     welford: Welford           # moments of the current window's draws
     window_step: jax.Array     # steps since the current window began
+    log_multiplier_sum: jax.Array  # sum of the multipliers of the averaged steps
+    num_averaged: jax.Array
 
 
 def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any) -> AdaptState:
     """Tuning state before the first warm-up step (multipliers 1, scales ``initial_sd``)."""
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(position))
     return AdaptState(jnp.zeros(np.shape(dims), dtype), initial_sd, welford_init(position),
-                      jnp.zeros((), dtype))
+                      jnp.zeros((), dtype), jnp.zeros(np.shape(dims), dtype), jnp.zeros((), dtype))
 
 
 def warmup_step(
@@ -104,6 +120,7 @@ def warmup_step(
     # looked up rather than computed per chain with pow: elementwise transcendental functions
     # may round differently with the batch shape, and a chain must not depend on its neighbours
     gain = jnp.asarray(gains(num_steps), adapt.window_step.dtype)[t] if num_steps else 1.0
+    in_average = jnp.asarray(averaged(num_steps) > 0)[t] if num_steps else jnp.asarray(False)
     # one acceptance probability per multiplier (a kernel may report extra moves after them)
     accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size].reshape(dims.shape)
     log_m = adapt.log_multiplier + gain * (accept - targets)
@@ -118,13 +135,20 @@ def warmup_step(
         welford=jax.tree.map(lambda fresh, w: jnp.where(window_end, fresh, w),
                              welford_init(state.position), welford),
         window_step=jnp.where(window_end, 0.0, adapt.window_step + 1.0).astype(n.dtype),
+        # a select, not ``sum + weight * log_m``: XLA may fuse that into an FMA in one
+        # compilation and not in another, and a chunked run must equal the whole run
+        log_multiplier_sum=jnp.where(in_average, adapt.log_multiplier_sum + log_m,
+                                     adapt.log_multiplier_sum),
+        num_averaged=adapt.num_averaged + jnp.where(in_average, 1.0, 0.0),
     )
     return state, adapt
 
 
 def warmup_result(adapt: AdaptState, scale_fn: Callable[[jax.Array, PyTree], PyTree]) -> PyTree:
-    """The frozen step sizes at the end of warm-up."""
-    return scale_fn(stablemath.exp(adapt.log_multiplier), adapt.sd)
+    """The frozen step sizes at the end of warm-up (multipliers averaged over its last 10%)."""
+    mean = adapt.log_multiplier_sum / jnp.maximum(adapt.num_averaged, 1.0)
+    log_m = jnp.where(adapt.num_averaged > 0, mean, adapt.log_multiplier)
+    return scale_fn(stablemath.exp(log_m), adapt.sd)
 
 
 def warmup(

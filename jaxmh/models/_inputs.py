@@ -1,4 +1,4 @@
-"""Argument checks shared by the model builders added for real data (``intercepts``, ``eight_schools``)."""
+"""Argument checks shared by the model builders: priors, number of groups, starting values."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from jaxmh import logpdf
 from jaxmh.data import GroupedData
-from jaxmh.models import _common, _regression
+from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import Normal, Uniform
 from jaxmh import _stablemath as stablemath
@@ -33,6 +33,11 @@ def hierarchical(
     Parameters of the model: ``alpha``, ``beta`` (shape ``(G,)``), ``mu_alpha``,
     ``mu_beta``, ``sigma_alpha``, ``sigma_beta``, ``sigma`` (scalars).
     """
+    _inputs.check_priors({"prior_mu_alpha": prior_mu_alpha, "prior_mu_beta": prior_mu_beta},
+                         {"prior_sigma_alpha": prior_sigma_alpha, "prior_sigma_beta": prior_sigma_beta,
+                          "prior_sigma": prior_sigma})
+    if not isinstance(data, _regression.GroupStats):
+        _inputs.check_groups(data, "hierarchical")
     stats = _common.stats_of(data)
     num_groups = _common.num_groups_of(data)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from jaxmh.data import GroupedData
-from jaxmh.models import _common, _regression
+from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import Model
 from jaxmh.priors import Uniform
 
@@ -24,6 +24,8 @@ def pooled(
     Priors default to the tutorial's flat ones: ``alpha, beta ~ U(-100, 100)``,
     ``sigma ~ U(0, 10)``.  Parameters: ``alpha``, ``beta``, ``sigma`` (scalars).
     """
+    _inputs.check_priors({"prior_alpha": prior_alpha, "prior_beta": prior_beta},
+                         {"prior_sigma": prior_sigma})
     stats = _common.stats_of(data, pooled=True)
 
     def logdensity(params: dict) -> jax.Array:

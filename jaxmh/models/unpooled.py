@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmh.data import GroupedData
-from jaxmh.models import _common, _regression
+from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import Uniform
 
@@ -26,6 +26,8 @@ def unpooled(
     ``sigma ~ U(0, 10)``.  Parameters: ``alpha`` and ``beta`` (shape ``(G,)``)
     and ``sigma``.
     """
+    _inputs.check_priors({"prior_alpha": prior_alpha, "prior_beta": prior_beta},
+                         {"prior_sigma": prior_sigma})
     stats = _common.stats_of(data)
     num_groups = _common.num_groups_of(data)
 
