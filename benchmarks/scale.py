@@ -152,7 +152,7 @@ def main(argv=None) -> None:
     if not args.skip_study:
         n = 16 if q else 1000
         print(f"\n## Study: {n} datasets x 3 models x 4 chains x 10,000 steps")
-        r = child({"kind": "study", "datasets": n, "batch": 16 if q else 256,
+        r = child({"kind": "study", "datasets": n, "batch": 16 if q else 64,
                    "samples": 800 if q else 8000, "warmup": 200 if q else 2000})
         results["study"] = dict(r, datasets=n)
         print(f"{r['seconds']:.1f} s, {r['datasets_per_s']:.2f} datasets/s, peak RSS "

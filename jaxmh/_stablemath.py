@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["exp", "log", "total"]
+__all__ = ["exp", "log"]
 
 _LN2 = float(np.log(2.0))
 
@@ -108,17 +108,3 @@ def _log(x):
     out = jnp.where(x == jnp.inf, jnp.inf, out)
     return jnp.where(jnp.isnan(x), x, out).astype(dtype)
 
-
-def total(x):
-    """Sum over the last axis, adding left to right whatever the batch shape.
-
-    XLA's CPU reductions may associate a sum differently for different batch
-    sizes; a chain of elementwise adds fixes the order (and XLA fuses it).
-    """
-    x = jnp.asarray(x)
-    if x.shape[-1] == 0:
-        return jnp.zeros(x.shape[:-1], x.dtype)
-    acc = x[..., 0]
-    for i in range(1, x.shape[-1]):
-        acc = acc + x[..., i]
-    return acc

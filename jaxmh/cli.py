@@ -132,7 +132,7 @@ def _study_parser(sub) -> None:
     s.add_argument("--chains", type=_positive, default=4, help="chains per model and dataset (default 4)")
     s.add_argument("--samples", type=_positive, default=8000, help="draws kept per chain (default 8000)")
     s.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps (default 2000)")
-    s.add_argument("--batch", type=_positive, default=256, help="datasets per compiled batch (default 256)")
+    s.add_argument("--batch", type=_positive, default=64, help="datasets per compiled batch (default 64)")
     s.add_argument("--out", default="study.png", help="figure of the RMSE distributions (default study.png)")
     s.add_argument("--json", metavar="PATH", help="also write every dataset's results as JSON")
     s.add_argument("--no-plot", action="store_true", help="do not write the figure")

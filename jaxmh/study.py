@@ -166,7 +166,7 @@ def study(
     num_chains: int = 4,
     num_samples: int = 8000,
     num_warmup: int = 2000,
-    batch_size: int = 256,
+    batch_size: int = 64,
     progress: bool | None = None,
 ) -> Study:
     """Fit every model to ``num_datasets`` datasets simulated from the tutorial's process.
@@ -190,7 +190,9 @@ def study(
         Chains per model and dataset; kept draws per chain; warm-up steps
         (10,000 steps in all by default, as in the tutorial).
     batch_size
-        Datasets per compiled run (memory grows with it; the last batch is padded).
+        Datasets per compiled run (memory grows with it).  Every batch is full
+        (the last one padded with extra datasets, dropped afterwards), so a
+        dataset's results depend on ``batch_size`` but not on ``num_datasets``.
     progress
         Progress bar over batches (default: only in a terminal, not under ``CI``).
 
@@ -235,7 +237,10 @@ def study(
         raise ValueError("num_groups must be >= 2 for the hierarchical model")
 
     k_data, k_models = jax.random.split(key)
-    batch = min(batch_size, num_datasets)
+    # Always full batches (the last one padded with extra datasets whose results are dropped):
+    # a dataset's chains then run in the same compiled program whatever num_datasets is, so its
+    # results are bit for bit the same (XLA may round a batch of another size differently).
+    batch = batch_size
     num_batches = -(-num_datasets // batch)
     show = progress_mod.wanted(progress)
     bar = progress_mod.Progress(num_batches * len(models), show, desc="study")

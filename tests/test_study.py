@@ -17,8 +17,8 @@ SHORT = dict(num_samples=150, num_warmup=150)
 
 
 def test_dataset_results_do_not_depend_on_the_number_of_datasets():
-    small = jaxmh.study(jax.random.key(11), 4, **SHORT)
-    large = jaxmh.study(jax.random.key(11), 64, batch_size=24, **SHORT)  # also: batches, padding
+    small = jaxmh.study(jax.random.key(11), 4, batch_size=24, **SHORT)
+    large = jaxmh.study(jax.random.key(11), 64, batch_size=24, **SHORT)  # 3 batches, the last padded
     for name in ("pooled", "unpooled", "hierarchical"):
         for field in ("rmse_alpha", "rmse_beta", "sigma_mean", "max_rhat", "acceptance_rate"):
             np.testing.assert_array_equal(getattr(large[name], field)[:4], getattr(small[name], field),

@@ -79,7 +79,7 @@ def init(position: PyTree, split) -> BlockedState:
     """Create a chain state at ``position`` for a model split ``split``."""
     g = jnp.asarray(split.group_logdensity(position))
     h = jnp.asarray(split.global_logdensity(position))
-    return BlockedState(position, h + stablemath.total(g), g, h)
+    return BlockedState(position, h + jnp.sum(g), g, h)
 
 
 def _leaf_sizes(position: dict, names) -> list[int]:
@@ -133,14 +133,14 @@ def build_kernel() -> Callable:
         }
         g_cur = jnp.where(accept_g, g_prop, state.group_logdensity)
         h_cur = state.global_logdensity
-        total_cur = h_cur + stablemath.total(g_cur)
+        total_cur = h_cur + jnp.sum(g_cur)
 
         # 2. the global parameters jointly, with the full log-density
         if global_names:
             proposal = _move(position, global_names, step_size, z[n_group:])
             g_new = jnp.asarray(split.group_logdensity(proposal), dtype)
             h_new = jnp.asarray(split.global_logdensity(proposal), dtype)
-            total_new = h_new + stablemath.total(g_new)
+            total_new = h_new + jnp.sum(g_new)
             delta_h = jnp.where(jnp.isfinite(total_new), total_new - total_cur, -jnp.inf)
             accept_h = stablemath.log(u[num_groups]) < delta_h
             position = {k: jnp.where(accept_h, proposal[k], v) for k, v in position.items()}
@@ -161,7 +161,7 @@ def build_kernel() -> Callable:
             logdet_new = split.standardize(proposal)[1]
             g_new = jnp.asarray(split.group_logdensity(proposal), dtype)
             h_new = jnp.asarray(split.global_logdensity(proposal), dtype)
-            total_new = h_new + stablemath.total(g_new)
+            total_new = h_new + jnp.sum(g_new)
             gain = total_new - total_cur + logdet_new - logdet
             delta_nc = jnp.where(jnp.isfinite(total_new) & jnp.isfinite(gain), gain, -jnp.inf)
             accept_nc = stablemath.log(u[num_groups + 1]) < delta_nc
