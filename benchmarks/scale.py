@@ -44,25 +44,26 @@ CHILD = textwrap.dedent("""
     def block(r):
         jax.block_until_ready(jax.tree_util.tree_leaves(r.moments))
 
+    def timed(run, chain_steps, warm):
+        # seconds of run(), after one untimed run of the same shapes if warm
+        if warm:
+            block(run())
+        t = time.perf_counter(); block(run()); seconds = time.perf_counter() - t
+        return {"seconds": seconds, "chain_steps_per_s": chain_steps / seconds}
+
     if task["kind"] == "chains":
         C, steps = task["chains"], task["steps"]
         kernel = jaxmh.rwm(model.logdensity, 0.1)
         start = model.init(jax.random.key(1), C)
         run = lambda: jaxmh.sample(jax.random.key(2), kernel, start, steps, store="moments",
                                    progress=False)
-        if task.get("warm", True):
-            block(run())
-        t = time.perf_counter(); block(run()); seconds = time.perf_counter() - t
-        out.update(seconds=seconds, chain_steps_per_s=C * steps / seconds)
+        out.update(timed(run, C * steps, task.get("warm", True)))
     elif task["kind"] == "fit":
         C, steps, warm = task["chains"], task["steps"], task["warmup"]
         run = lambda: jaxmh.fit(jax.random.key(2), model, method=task["method"], num_chains=C,
                                 num_samples=steps - warm, num_warmup=warm, store="moments",
                                 progress=False)
-        if task.get("warm", True):
-            block(run())
-        t = time.perf_counter(); block(run()); seconds = time.perf_counter() - t
-        out.update(seconds=seconds, chain_steps_per_s=C * steps / seconds)
+        out.update(timed(run, C * steps, task.get("warm", True)))
     elif task["kind"] == "study":
         N, batch = task["datasets"], task["batch"]
         settings = dict(num_samples=task["samples"], num_warmup=task["warmup"], batch_size=batch,

@@ -39,6 +39,13 @@ def _pow2(k, dtype, c):
     return jax.lax.bitcast_convert_type((ki.astype(c["uint"])) << c["bits"], dtype)
 
 
+def _as_float(x):
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x, x.dtype
+
+
 def exp(x):
     """``e**x``; 0 below the underflow limit, ``inf`` above the overflow limit, NaN for NaN."""
     if isinstance(x, (int, float, np.number)):
@@ -48,10 +55,7 @@ def exp(x):
 
 @jax.jit
 def _exp(x):
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    dtype = x.dtype
+    x, dtype = _as_float(x)
     if dtype not in (jnp.float32, jnp.float64):
         return jnp.exp(x)
     c = _consts(dtype)
@@ -78,10 +82,7 @@ def log(x):
 
 @jax.jit
 def _log(x):
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    dtype = x.dtype
+    x, dtype = _as_float(x)
     if dtype not in (jnp.float32, jnp.float64):
         return jnp.log(x)
     c = _consts(dtype)

@@ -109,3 +109,14 @@ def ols_by_group(data) -> dict:
         "se_sigma": s / np.sqrt(2.0 * df),
         "df": df,
     }
+
+
+def write_csv(path, header, rows) -> str:
+    """Write a CSV file (header, then rows) for the CLI tests; returns its path."""
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)

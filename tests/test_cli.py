@@ -3,7 +3,6 @@ tutorial example script, at small sizes."""
 
 from __future__ import annotations
 
-import csv
 import os
 import runpy
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 import jaxmh
 from jaxmh import cli, comparison
+from conftest import write_csv
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 MODELS = ("pooled", "unpooled", "hierarchical")
@@ -53,14 +53,6 @@ def run(capsys, argv):
     code = cli.main(argv)
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
 
 
 # --------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 
 import jax
@@ -12,6 +11,7 @@ import pytest
 import jaxmh
 from jaxmh import cli
 from jaxmh.priors import HalfNormal, Normal
+from conftest import write_csv
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -34,14 +34,6 @@ def table(out: str) -> dict:
         except ValueError:                       # headers and prose
             continue
     return rows
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
 
 
 def grouped_csv(tmp_path, num_groups=6, size=8, seed=3):
