@@ -117,7 +117,7 @@ class Plan(NamedTuple):
     same_key: bool  # warm-up and sampling share one key and one step count (the tutorial's rwm)
 
 
-def plan(model: Model, method: str, positions: dict, start: float, data: Any = None,
+def plan(model: Model, method: str, positions: dict, start: float, num_warmup: int, data: Any = None,
          step_fn: Callable | None = None, states: Any = None) -> Plan:
     """Kernel states and step functions for ``method`` on ``model`` (chains on axis 0).
 
@@ -153,8 +153,26 @@ def plan(model: Model, method: str, positions: dict, start: float, data: Any = N
         params = fixed if data is None else (data, fixed)
         return Plan(states, step, _loop.PlainWarmup(step), None, params, _keep, True)
     aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims))(positions)
-    return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, 0), aux, data, _Tuned(scale_fn),
-                False)
+    return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, num_warmup), aux, data,
+                _Tuned(scale_fn), False)
+
+
+def run_plan(p: Plan, k_warm: jax.Array, k_run: jax.Array, chain_ids: jax.Array, *, num_warmup: int,
+             num_samples: int, thin: int, store: str, chunk: int | None = None,
+             checkpoint: str | None = None, fingerprint: dict | None = None,
+             progress: Any = None) -> "_loop.Output":
+    """Run a :class:`Plan` (chains padded to the device count) through :func:`jaxmh._loop.run`."""
+    size = devices.padded_size(int(chain_ids.shape[0]))
+    return _loop.run(
+        warm_key=k_run if p.same_key else k_warm, run_key=k_run,
+        chain_ids=devices.pad(chain_ids, size), states=devices.pad(p.states, size),
+        warm_step=p.warm_step, warm_aux=devices.pad(p.warm_aux, size),
+        warm_params=devices.pad(p.warm_params, size), finish=p.finish, step_fn=p.step_fn,
+        num_warmup=num_warmup, num_samples=num_samples, thin=thin,
+        t_offset=num_warmup if p.same_key else 0, store=store, chunk_steps=chunk,
+        checkpoint=checkpoint, fingerprint=fingerprint or {},
+        progress=progress or progress_mod.Progress(0, False),
+    )
 
 
 def fit(
@@ -227,11 +245,8 @@ def fit(
     checkpoint, checkpoint_every = check_run_options(store, checkpoint, checkpoint_every, progress)
     k_init, k_warm, k_run = jax.random.split(key, 3)
     positions = model.init(k_init, num_chains)
-    p = plan(model, method, positions, start)
+    p = plan(model, method, positions, start, num_warmup)
     _check_initial(positions, p.states.logdensity)
-    warm_step = p.warm_step
-    if isinstance(warm_step, _AdaptiveWarmup):
-        warm_step = warm_step.__class__(warm_step.step_fn, warm_step.scale_fn, warm_step.dims, num_warmup)
     total = num_warmup + num_samples * thin
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
@@ -240,17 +255,10 @@ def fit(
         "num_chains": num_chains, "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin,
         "store": store, "chunk": chunk, "step_size": float(start), "start": checkpoints.digest(p.states),
     }
-    size = devices.padded_size(num_chains)
-    out = _loop.run(
-        warm_key=k_run if p.same_key else k_warm, run_key=k_run,
-        chain_ids=jnp.arange(size, dtype=jnp.uint32), states=devices.pad(p.states, size),
-        warm_step=warm_step, warm_aux=devices.pad(p.warm_aux, size),
-        warm_params=devices.pad(p.warm_params, size), finish=p.finish, step_fn=p.step_fn,
-        num_warmup=num_warmup, num_samples=num_samples, thin=thin,
-        t_offset=num_warmup if p.same_key else 0, store=store, chunk_steps=chunk,
-        checkpoint=checkpoint, fingerprint=fingerprint,
-        progress=progress_mod.Progress(total, show, desc=f"{model.name} ({method})"),
-    )
+    out = run_plan(p, k_warm, k_run, jnp.arange(num_chains, dtype=jnp.uint32), num_warmup=num_warmup,
+                   num_samples=num_samples, thin=thin, store=store, chunk=chunk, checkpoint=checkpoint,
+                   fingerprint=fingerprint,
+                   progress=progress_mod.Progress(total, show, desc=f"{model.name} ({method})"))
     tuned = devices.unpad(out.params, num_chains)
     if method == "blocked":
         sizes, interweave = tuned

@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _loop, devices, diagnostics
+from jaxmh import _checks, _loop, diagnostics
 from jaxmh import progress as progress_mod
 from jaxmh._threefry import fold_in
 from jaxmh.data import simulate_arrays
-from jaxmh.fitting import DEFAULT_STEP_SIZE, METHODS, plan
+from jaxmh.fitting import DEFAULT_STEP_SIZE, METHODS, plan, run_plan
 from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
 from jaxmh.models import hierarchical, pooled, unpooled
 from jaxmh.models._regression import group_stats
@@ -284,21 +284,10 @@ def _fit_batch(key, name, method, data, ids, num_chains, num_samples, num_warmup
     else:
         states = jax.vmap(lambda p, s: rwm_kernel.init(p, _BUILDERS[name](s).logdensity))(positions, per_chain)
     start = _TUTORIAL_SD[name] if how == "rwm" else DEFAULT_STEP_SIZE
-    p = plan(template, how, positions, start, data=per_chain, step_fn=step, states=states)
-    warm_step = p.warm_step
-    if hasattr(warm_step, "num_steps"):
-        warm_step = warm_step.__class__(warm_step.step_fn, warm_step.scale_fn, warm_step.dims, num_warmup)
+    p = plan(template, how, positions, start, num_warmup, data=per_chain, step_fn=step, states=states)
     chain_ids = (ids[:, None] * num_chains + jnp.arange(num_chains, dtype=jnp.uint32)).reshape(-1)
-    size = devices.padded_size(num * num_chains)
-    return _loop.run(
-        warm_key=k_run if p.same_key else k_warm, run_key=k_run,
-        chain_ids=devices.pad(chain_ids, size), states=devices.pad(p.states, size),
-        warm_step=warm_step, warm_aux=devices.pad(p.warm_aux, size),
-        warm_params=devices.pad(p.warm_params, size), finish=p.finish, step_fn=p.step_fn,
-        num_warmup=num_warmup, num_samples=num_samples, thin=1,
-        t_offset=num_warmup if p.same_key else 0, store="moments", chunk_steps=None,
-        checkpoint=None, fingerprint={}, progress=progress_mod.Progress(0, False),
-    )
+    return run_plan(p, k_warm, k_run, chain_ids, num_warmup=num_warmup, num_samples=num_samples,
+                    thin=1, store="moments")
 
 
 def _score(into: dict, out: "_loop.Output", truth: Mapping, num_chains: int) -> None:
