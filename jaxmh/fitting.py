@@ -15,7 +15,7 @@ from jaxmh import _checks, _loop, adaptation, checkpoints, devices
 from jaxmh import progress as progress_mod
 from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
 from jaxmh.models.base import Model
-from jaxmh.sampling import (Result, _check_initial, assemble, check_run_options, checks_key_data,
+from jaxmh.sampling import (Result, _check_initial, assemble, check_run_options, key_data_list,
                             chunk_steps)
 
 __all__ = ["fit", "METHODS", "DEFAULT_STEP_SIZE"]
@@ -251,7 +251,7 @@ def fit(
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
     fingerprint = {
-        "kind": "fit", "model": model.name, "method": method, "key": checks_key_data(key),
+        "kind": "fit", "model": model.name, "method": method, "key": key_data_list(key),
         "num_chains": num_chains, "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin,
         "store": store, "chunk": chunk, "step_size": float(start), "start": checkpoints.digest(p.states),
     }

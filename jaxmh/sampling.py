@@ -302,7 +302,7 @@ def sample(
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
     fingerprint = {
-        "kind": "sample", "key": checks_key_data(key), "num_chains": num_chains,
+        "kind": "sample", "key": key_data_list(key), "num_chains": num_chains,
         "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin, "store": store,
         "chunk": chunk, "start": checkpoints.digest(states), "kernel": type(kernel.step).__name__,
     }
@@ -322,7 +322,7 @@ def _no_params(aux, params):
     return params
 
 
-def checks_key_data(key: jax.Array) -> list:
+def key_data_list(key: jax.Array) -> list:
     """A key's raw data as a JSON-able list (for checkpoint fingerprints)."""
     return np.asarray(jax.random.key_data(key)).ravel().tolist()
 
