@@ -206,7 +206,7 @@ def study(
     Examples
     --------
     >>> import jax, jaxmh
-    >>> s = jaxmh.study(jax.random.key(0), 8, num_samples=500, num_warmup=500)
+    >>> s = jaxmh.study(jax.random.key(0), 8, num_samples=500, num_warmup=500, batch_size=8)
     >>> s["hierarchical"].rmse_alpha.shape
     (8,)
     """
