@@ -24,7 +24,6 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from _common import best_time, machine, write_json
 
