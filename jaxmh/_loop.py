@@ -49,6 +49,11 @@ class PlainWarmup:
         return state, aux
 
 
+def keep_params(aux, params):
+    """``finish`` for a warm-up that tunes nothing: the sampling phase keeps ``params``."""
+    return params
+
+
 def _warmup_chunk_impl(key, chain_ids, states, aux, params, t0, end, *, warm_step, length, masked):
     def one_chain(cid, state, aux, params):
         chain_key = fold_in(key, cid)

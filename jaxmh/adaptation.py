@@ -32,7 +32,7 @@ from jaxmh.moments import Welford, welford_init, welford_update, welford_varianc
 from jaxmh import _stablemath as stablemath
 
 __all__ = ["Welford", "welford_init", "welford_update", "welford_variance", "target_acceptance",
-           "window_ends", "AdaptState", "warmup_init", "warmup_step", "warmup_result", "warmup"]
+           "window_ends", "AdaptState", "warmup_init", "warmup_step", "warmup_result"]
 
 PyTree = Any
 WINDOW_FRACTIONS = (0.15, 0.30, 0.50, 0.80)
@@ -105,10 +105,30 @@ def warmup_step(
     dims: Any,
     num_steps: int,
 ) -> tuple[Any, AdaptState]:
-    """Warm-up step ``t`` (of ``num_steps``) of one chain: move, then tune.
+    """Warm-up step ``t`` (of ``num_steps``) of one chain: move, then tune (pure; vmap it).
 
-    ``key`` is the chain's key (the step uses ``fold_in(key, t)``); ``t`` may be
-    traced, so a warm-up can run in chunks with the same result.
+    Parameters
+    ----------
+    key
+        This chain's key; the step uses ``fold_in(key, t)``.
+    state, adapt
+        Kernel state (with a ``position``) and tuning state (:func:`warmup_init`).
+    t
+        Step index; may be traced, so a warm-up can run in chunks with the same result.
+    step_fn
+        ``step_fn(key, state, step_size) -> (state, info)``; the first
+        ``dims.size`` entries of ``info.acceptance_prob`` belong to the blocks.
+    scale_fn
+        ``scale_fn(multiplier, sd) -> step_size`` combining block multipliers and scales.
+    dims
+        Dimension of each block (sets its target acceptance and restart multiplier).
+    num_steps
+        Warm-up length (sets the windows and the averaged steps).
+
+    Returns
+    -------
+    (state, adapt)
+        After the step; :func:`warmup_result` turns the last ``adapt`` into step sizes.
     """
     dims = np.asarray(dims)
     targets = jnp.asarray(np.where(dims <= 2, 0.44, 0.234))
@@ -150,47 +170,3 @@ def warmup_result(adapt: AdaptState, scale_fn: Callable[[jax.Array, PyTree], PyT
     log_m = jnp.where(adapt.num_averaged > 0, mean, adapt.log_multiplier)
     return scale_fn(stablemath.exp(log_m), adapt.sd)
 
-
-def warmup(
-    key: jax.Array,
-    state: Any,
-    step_fn: Callable,
-    initial_sd: PyTree,
-    scale_fn: Callable[[jax.Array, PyTree], PyTree],
-    dims: jax.Array,
-    num_steps: int,
-) -> tuple[Any, PyTree]:
-    """Run ``num_steps`` adaptive warm-up steps of one chain (pure; vmap it over chains).
-
-    Parameters
-    ----------
-    key
-        This chain's key; step ``t`` uses ``fold_in(key, t)``.
-    state
-        Kernel state with a ``position``.
-    step_fn
-        ``step_fn(key, state, step_size) -> (state, info)``; the first
-        ``dims.size`` entries of ``info.acceptance_prob`` belong to the blocks.
-    initial_sd
-        Per-coordinate scales to start from (pytree of the position's structure).
-    scale_fn
-        ``scale_fn(multiplier, sd) -> step_size`` combining block multipliers and scales.
-    dims
-        Dimension of each block (sets its target acceptance and restart multiplier).
-    num_steps
-        Warm-up length.
-
-    Returns
-    -------
-    (state, step_size)
-        The state after warm-up and the frozen step sizes.
-    """
-    adapt = warmup_init(state.position, initial_sd, dims)
-
-    def one(carry, t):
-        state, adapt = carry
-        return warmup_step(key, state, adapt, t, step_fn=step_fn, scale_fn=scale_fn, dims=dims,
-                           num_steps=num_steps), None
-
-    (state, adapt), _ = jax.lax.scan(one, (state, adapt), jnp.arange(num_steps, dtype=jnp.uint32))
-    return state, warmup_result(adapt, scale_fn)

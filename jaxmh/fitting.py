@@ -101,10 +101,6 @@ class _Tuned:
         return tuned if params is None else (params, tuned)
 
 
-def _keep(aux, params):
-    return params
-
-
 class Plan(NamedTuple):
     """How to run one model: its kernel states and the pieces :func:`jaxmh._loop.run` takes."""
 
@@ -151,7 +147,7 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
     if method == "rwm":  # the tutorial's sampler: one fixed sd, warm-up steps simply dropped
         fixed = batch(initial_sd)
         params = fixed if data is None else (data, fixed)
-        return Plan(states, step, _loop.PlainWarmup(step), None, params, _keep, True)
+        return Plan(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, True)
     aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims))(positions)
     return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, num_warmup), aux, data,
                 _Tuned(scale_fn), False)

@@ -310,16 +310,12 @@ def sample(
     out = _loop.run(
         warm_key=key, run_key=key, chain_ids=jnp.arange(size, dtype=jnp.uint32),
         states=devices.pad(states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
-        warm_params=None, finish=_no_params, step_fn=step_fn, num_warmup=num_warmup,
+        warm_params=None, finish=_loop.keep_params, step_fn=step_fn, num_warmup=num_warmup,
         num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
         checkpoint=checkpoint, fingerprint=fingerprint,
         progress=progress_mod.Progress(total, show),
     )
     return assemble(out, num_chains, num_samples, store)
-
-
-def _no_params(aux, params):
-    return params
 
 
 def key_data_list(key: jax.Array) -> list:
