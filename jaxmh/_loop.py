@@ -49,6 +49,11 @@ class PlainWarmup:
         return state, aux
 
 
+def identity(position):
+    """``emit`` for a kernel whose state holds the position as users see it."""
+    return position
+
+
 def keep_params(aux, params):
     """``finish`` for a warm-up that tunes nothing: the sampling phase keeps ``params``."""
     return params
@@ -71,7 +76,7 @@ def _warmup_chunk_impl(key, chain_ids, states, aux, params, t0, end, *, warm_ste
 
 
 def _sample_chunk_impl(key, chain_ids, carry, params, i0, end, t_offset, *, step_fn, length, thin,
-                       store, masked):
+                       store, masked, emit):
     def one_chain(cid, carry, params):
         chain_key = fold_in(key, cid)
 
@@ -86,11 +91,11 @@ def _sample_chunk_impl(key, chain_ids, carry, params, i0, end, t_offset, *, step
             def go(c):
                 c = thin_step(0, c) if thin == 1 else jax.lax.fori_loop(0, thin, thin_step, c)
                 if c.welford is not None:
-                    c = c._replace(welford=welford_update(c.welford, c.states.position))
+                    c = c._replace(welford=welford_update(c.welford, emit(c.states.position)))
                 return c
 
             carry = jax.lax.cond(i < end, go, lambda c: c, carry) if masked else go(carry)
-            return carry, (carry.states.position if store != "moments" else None)
+            return carry, (emit(carry.states.position) if store != "moments" else None)
 
         draws = i0 + jnp.arange(length, dtype=jnp.uint32)
         return jax.lax.scan(one_draw, carry, draws)
@@ -161,13 +166,16 @@ def run(
     checkpoint: str | None,
     fingerprint: dict,
     progress: Progress,
+    emit: Callable = identity,
 ) -> Output:
     """Run warm-up then sampling in chunks; see the module docstring.
 
     ``finish(aux, warm_params) -> params`` turns the warm-up's final ``aux``
     into the sampling phase's per-chain parameters.  ``chain_ids``,
     ``states``, ``warm_aux`` and ``warm_params`` have a leading chain axis
-    (padded to a multiple of the device count by the caller).
+    (padded to a multiple of the device count by the caller).  ``emit`` maps
+    one chain's state position to the position stored and averaged (the
+    identity, or ``unravel`` for a kernel run on flat vectors).
     """
     total_steps = num_warmup + num_samples * thin
     if chunk_steps is None or chunk_steps >= total_steps:
@@ -182,7 +190,7 @@ def run(
     chain_ids, states, warm_aux, warm_params = put((chain_ids, states, warm_aux, warm_params))
 
     params_shape = jax.eval_shape(finish, warm_aux, warm_params)
-    welford = jax.vmap(welford_init)(states.position) if store != "draws" else None
+    welford = jax.vmap(welford_init)(jax.vmap(emit)(states.position)) if store != "draws" else None
     carry = Carry(states, jnp.zeros(chain_ids.shape, jnp.int32), welford)
     host_draws = None
     warm_done, draws_done = 0, 0
@@ -196,7 +204,8 @@ def run(
             carry, params = put(saved.restore("sampling", (carry, params_shape)))
         if saved.draws is not None:
             host_draws = jax.tree_util.tree_unflatten(
-                jax.tree_util.tree_structure(carry.states.position), saved.draws)
+                jax.tree_util.tree_structure(jax.eval_shape(jax.vmap(emit), carry.states.position)),
+                saved.draws)
     progress.update(warm_done + draws_done * thin)
 
     def save():
@@ -226,7 +235,7 @@ def run(
         carry, chunk = _sample_chunk(
             run_key, chain_ids, carry, params, jnp.uint32(draws_done), jnp.uint32(num_samples),
             jnp.uint32(t_offset), mesh=mesh, step_fn=step_fn, length=draw_len, thin=thin, store=store,
-            masked=draw_masked,
+            masked=draw_masked, emit=emit,
         )
         if store != "moments":
             if draw_len == num_samples:

@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _loop, checkpoints, devices
+from jaxmh import _checks, _flat, _loop, checkpoints, devices
 from jaxmh import progress as progress_mod
-from jaxmh.kernels.random_walk import SamplingAlgorithm
+from jaxmh.kernels.random_walk import RWState, SamplingAlgorithm
 from jaxmh.moments import Moments, moments_of
 
 __all__ = ["Result", "sample"]
@@ -297,7 +297,11 @@ def sample(
         num_chains = _num_chains(positions)
         states = _init(positions, init_fn=kernel.init)
         _check_initial(positions, states.logdensity)
-    step_fn = _KernelStep(kernel.step)
+    step_fn, emit, run_states = _KernelStep(kernel.step), _loop.identity, states
+    flat = _flat.flatten(kernel.step, jax.tree.map(lambda v: v[0], states.position))
+    if flat is not None:  # jaxmh.rwm: the same chain, run on one vector per chain (faster)
+        step_fn, emit = _KernelStep(flat.step), flat.unravel
+        run_states = RWState(jax.vmap(flat.ravel)(states.position), states.logdensity)
     total = num_warmup + num_samples * thin
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
@@ -309,12 +313,15 @@ def sample(
     size = devices.padded_size(num_chains)
     out = _loop.run(
         warm_key=key, run_key=key, chain_ids=jnp.arange(size, dtype=jnp.uint32),
-        states=devices.pad(states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
+        states=devices.pad(run_states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
         warm_params=None, finish=_loop.keep_params, step_fn=step_fn, num_warmup=num_warmup,
         num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
         checkpoint=checkpoint, fingerprint=fingerprint,
-        progress=progress_mod.Progress(total, show),
+        progress=progress_mod.Progress(total, show), emit=emit,
     )
+    if flat is not None:
+        out = out._replace(states=states._replace(position=jax.vmap(emit)(out.states.position),
+                                                  logdensity=out.states.logdensity))
     return assemble(out, num_chains, num_samples, store)
 
 

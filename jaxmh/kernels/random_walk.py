@@ -13,6 +13,7 @@ whose log-density is not finite (``-inf``, ``+inf`` or NaN) is always rejected.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -23,7 +24,7 @@ from jaxmh import _checks
 from jaxmh._threefry import normal_and_uniform
 from jaxmh import _stablemath as stablemath
 
-__all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "init", "build_kernel", "rwm"]
+__all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "RWStep", "init", "build_kernel", "rwm"]
 
 PyTree = Any
 LogDensityFn = Callable[[PyTree], jax.Array]
@@ -155,6 +156,24 @@ def build_kernel() -> Callable:
     return kernel
 
 
+@dataclass(frozen=True, eq=False)
+class RWStep:
+    """``step(key, state)`` of :func:`rwm`: the transition closed over its arguments.
+
+    A named callable rather than a closure so that the driver can see what it
+    runs (and run it on a flat position vector, see :mod:`jaxmh._flat`).
+    """
+
+    logdensity_fn: LogDensityFn
+    step_size: Any
+
+    def __call__(self, key: jax.Array, state: RWState) -> tuple[RWState, RWInfo]:
+        return _KERNEL(key, state, self.logdensity_fn, self.step_size)
+
+
+_KERNEL = build_kernel()
+
+
 def rwm(logdensity_fn: LogDensityFn, step_size: float | PyTree) -> SamplingAlgorithm:
     """Random-walk Metropolis with Gaussian proposals.
 
@@ -182,13 +201,9 @@ def rwm(logdensity_fn: LogDensityFn, step_size: float | PyTree) -> SamplingAlgor
     if not callable(logdensity_fn):
         raise TypeError(f"logdensity_fn must be callable, got {type(logdensity_fn).__name__}")
     _checks.positive_scales(step_size, "step_size")
-    kernel = build_kernel()
 
     def init_fn(position: PyTree) -> RWState:
         _check_structure(step_size, position)
         return init(position, logdensity_fn)
 
-    def step_fn(key: jax.Array, state: RWState) -> tuple[RWState, RWInfo]:
-        return kernel(key, state, logdensity_fn, step_size)
-
-    return SamplingAlgorithm(init_fn, step_fn)
+    return SamplingAlgorithm(init_fn, RWStep(logdensity_fn, step_size))
