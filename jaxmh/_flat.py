@@ -15,6 +15,7 @@ driver unravels what it stores and the final state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple
 
@@ -31,7 +32,8 @@ PyTree = Any
 class Flat(NamedTuple):
     """A flat-vector version of an :class:`~jaxmh.kernels.random_walk.RWStep`."""
 
-    step: Callable        # step(key, RWState(flat, logdensity)) -> (state, info)
+    step: Callable        # step(key, RWState(flat, logdensity), scales) -> (state, info)
+    scales: np.ndarray    # (P,) proposal sd per coordinate of the ravelled position
     ravel: Callable       # one chain's position -> (P,)
     unravel: Callable     # (P,) -> one chain's position
 
@@ -47,37 +49,69 @@ def flatten(step: Callable, position: PyTree) -> Flat | None:
         return None
     if any(isinstance(s, jax.core.Tracer) for s in jax.tree_util.tree_leaves(step.step_size)):
         return None
-    leaves, treedef = jax.tree_util.tree_flatten(position)
-    if not leaves or len({jnp.result_type(leaf) for leaf in leaves}) != 1:
+    if ravel_fns(position) is None:
         return None
+    leaves, treedef = jax.tree_util.tree_flatten(position)
     # memoised, so that the driver's compiled chunks (cached on these functions) are reused
     return _flatten(step, treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves))
 
 
 @lru_cache(maxsize=64)
 def _flatten(step: random_walk.RWStep, treedef, avals: tuple) -> Flat:
-    position = jax.tree_util.tree_unflatten(treedef, [np.zeros(s, d) for s, d in avals])
-    _, unravel = ravel_pytree(position)
-    scales = _flat_scales(step.step_size, position)
-    logdensity_fn = step.logdensity_fn
+    ravel, unravel = _ravel_fns(treedef, avals)
+    scales = _flat_scales(step.step_size, jax.tree_util.tree_unflatten(treedef, [np.zeros(s, d) for s, d in avals]))
+    return Flat(_FlatStep(FlatLogdensity(step.logdensity_fn, unravel)), scales, ravel, unravel)
 
-    def flat_logdensity(x: jax.Array) -> jax.Array:
-        return logdensity_fn(unravel(x))
 
-    def flat_step(key, state):
-        return random_walk._KERNEL(key, state, flat_logdensity, scales)
+def ravel_fns(position: PyTree) -> tuple[Callable, Callable] | None:
+    """``(ravel, unravel)`` for one chain's position, or ``None`` for mixed leaf dtypes.
 
-    return Flat(flat_step, _ravel, unravel)
+    Memoised on the structure, shapes and dtype, so the same functions (and the
+    driver's compiled chunks keyed on them) come back for the same position.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(position)
+    if not leaves or len({jnp.result_type(leaf) for leaf in leaves}) != 1:
+        return None
+    return _ravel_fns(treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves))
+
+
+@lru_cache(maxsize=64)
+def _ravel_fns(treedef, avals: tuple) -> tuple[Callable, Callable]:
+    _, unravel = ravel_pytree(jax.tree_util.tree_unflatten(treedef, [np.zeros(s, d) for s, d in avals]))
+    return _ravel, unravel
 
 
 def _ravel(position: PyTree) -> jax.Array:
     return ravel_pytree(position)[0]
 
 
-def _flat_scales(step_size: PyTree, position: PyTree):
-    """One sd per coordinate of the ravelled position (or the one float for all)."""
+@dataclass(frozen=True)
+class FlatLogdensity:
+    """``logdensity_fn(unravel(x))``: a log-density of the ravelled position (hashable)."""
+
+    logdensity_fn: Callable
+    unravel: Callable
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.logdensity_fn(self.unravel(x))
+
+
+@dataclass(frozen=True)
+class _FlatStep:
+    """The random-walk transition on a flat position, the sds passed per chain (as :func:`jaxmh.fit` does)."""
+
+    logdensity: FlatLogdensity
+
+    def __call__(self, key, state, scales):
+        return random_walk._KERNEL(key, state, self.logdensity, scales)
+
+
+def _flat_scales(step_size: PyTree, position: PyTree) -> np.ndarray:
+    """One sd per coordinate of the ravelled position."""
+    leaves = jax.tree_util.tree_leaves(position)
     if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(step_size)):
-        return step_size
-    parts = [np.broadcast_to(np.asarray(s), np.shape(p)).ravel()
-             for s, p in zip(jax.tree_util.tree_leaves(step_size), jax.tree_util.tree_leaves(position))]
-    return np.concatenate(parts) if parts else np.zeros(0)
+        sizes = [step_size] * len(leaves)
+    else:
+        sizes = jax.tree_util.tree_leaves(step_size)
+    return np.concatenate([np.broadcast_to(np.asarray(s, np.float64), np.shape(p)).ravel()
+                           for s, p in zip(sizes, leaves)])

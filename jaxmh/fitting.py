@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _loop, adaptation, checkpoints, devices
+from jaxmh import _checks, _flat, _loop, adaptation, checkpoints, devices
 from jaxmh import progress as progress_mod
 from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
 from jaxmh.models.base import Model
@@ -111,6 +111,7 @@ class Plan(NamedTuple):
     warm_params: Any
     finish: Callable
     same_key: bool  # warm-up and sampling share one key and one step count (the tutorial's rwm)
+    emit: Callable = _loop.identity  # state position -> the position users see (unravel, if flat)
 
 
 def plan(model: Model, method: str, positions: dict, start: float, num_warmup: int, data: Any = None,
@@ -124,13 +125,20 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
     num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
     dtype = jnp.result_type(float)
     one = jax.tree.map(lambda v: v[0], positions)
+    emit, logdensity = _loop.identity, model.logdensity
+    fns = _flat.ravel_fns(one) if method in ("rwm", "adaptive") and step_fn is None and states is None \
+        and data is None else None
+    if fns is not None:  # a joint random walk runs on one vector per chain (see jaxmh._flat)
+        ravel, emit = fns
+        logdensity = _flat.FlatLogdensity(model.logdensity, emit)
+        positions, one = jax.vmap(ravel)(positions), ravel(one)
     initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
     batch = lambda tree: jax.tree.map(  # noqa: E731
         lambda v: jnp.broadcast_to(v, (num_chains,) + jnp.shape(v)), tree)
     if method in ("rwm", "adaptive"):
-        step = step_fn or _RWMStep(model.logdensity)
+        step = step_fn or _RWMStep(logdensity)
         if states is None:
-            states = jax.vmap(lambda p: rwm_kernel.init(p, model.logdensity))(positions)
+            states = jax.vmap(lambda p: rwm_kernel.init(p, logdensity))(positions)
         scale_fn, dims = _rwm_scale, int(_block_dims_rwm(one))
     else:
         split = model.split
@@ -147,10 +155,10 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
     if method == "rwm":  # the tutorial's sampler: one fixed sd, warm-up steps simply dropped
         fixed = batch(initial_sd)
         params = fixed if data is None else (data, fixed)
-        return Plan(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, True)
+        return Plan(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, True, emit)
     aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims))(positions)
     return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, num_warmup), aux, data,
-                _Tuned(scale_fn), False)
+                _Tuned(scale_fn), False, emit)
 
 
 def run_plan(p: Plan, k_warm: jax.Array, k_run: jax.Array, chain_ids: jax.Array, *, num_warmup: int,
@@ -167,7 +175,7 @@ def run_plan(p: Plan, k_warm: jax.Array, k_run: jax.Array, chain_ids: jax.Array,
         num_warmup=num_warmup, num_samples=num_samples, thin=thin,
         t_offset=num_warmup if p.same_key else 0, store=store, chunk_steps=chunk,
         checkpoint=checkpoint, fingerprint=fingerprint or {},
-        progress=progress or progress_mod.Progress(0, False),
+        progress=progress or progress_mod.Progress(0, False), emit=p.emit,
     )
 
 
@@ -255,6 +263,10 @@ def fit(
                    num_samples=num_samples, thin=thin, store=store, chunk=chunk, checkpoint=checkpoint,
                    fingerprint=fingerprint,
                    progress=progress_mod.Progress(total, show, desc=f"{model.name} ({method})"))
+    if p.emit is not _loop.identity:  # flat vectors back to the model's parameters
+        unravel = jax.vmap(p.emit)
+        out = out._replace(states=out.states._replace(position=unravel(out.states.position)),
+                           params=unravel(out.params))
     tuned = devices.unpad(out.params, num_chains)
     if method == "blocked":
         sizes, interweave = tuned

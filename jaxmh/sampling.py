@@ -297,11 +297,13 @@ def sample(
         num_chains = _num_chains(positions)
         states = _init(positions, init_fn=kernel.init)
         _check_initial(positions, states.logdensity)
-    step_fn, emit, run_states = _KernelStep(kernel.step), _loop.identity, states
+    step_fn, emit, run_states, params = _KernelStep(kernel.step), _loop.identity, states, None
     flat = _flat.flatten(kernel.step, jax.tree.map(lambda v: v[0], states.position))
     if flat is not None:  # jaxmh.rwm: the same chain, run on one vector per chain (faster)
-        step_fn, emit = _KernelStep(flat.step), flat.unravel
+        step_fn, emit = flat.step, flat.unravel
         run_states = RWState(jax.vmap(flat.ravel)(states.position), states.logdensity)
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(states.position))
+        params = jnp.broadcast_to(jnp.asarray(flat.scales, dtype), (num_chains,) + flat.scales.shape)
     total = num_warmup + num_samples * thin
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
@@ -314,7 +316,7 @@ def sample(
     out = _loop.run(
         warm_key=key, run_key=key, chain_ids=jnp.arange(size, dtype=jnp.uint32),
         states=devices.pad(run_states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
-        warm_params=None, finish=_loop.keep_params, step_fn=step_fn, num_warmup=num_warmup,
+        warm_params=devices.pad(params, size), finish=_loop.keep_params, step_fn=step_fn, num_warmup=num_warmup,
         num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
         checkpoint=checkpoint, fingerprint=fingerprint,
         progress=progress_mod.Progress(total, show), emit=emit,
