@@ -85,15 +85,27 @@ def _ravel(position: PyTree) -> jax.Array:
     return ravel_pytree(position)[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FlatLogdensity:
-    """``logdensity_fn(unravel(x))``: a log-density of the ravelled position (hashable)."""
+    """``logdensity_fn(unravel(x))``: a log-density of the ravelled position.
+
+    Equal (and hashed) by the identity of its two functions, so the compiled
+    chunks are reused for the same model, even if ``logdensity_fn`` itself
+    is not hashable.
+    """
 
     logdensity_fn: Callable
     unravel: Callable
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.logdensity_fn(self.unravel(x))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, FlatLogdensity) and self.logdensity_fn is other.logdensity_fn
+                and self.unravel is other.unravel)
+
+    def __hash__(self) -> int:
+        return hash((id(self.logdensity_fn), id(self.unravel)))
 
 
 @dataclass(frozen=True)

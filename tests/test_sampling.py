@@ -217,6 +217,21 @@ def test_flat_vector_run_is_the_leaf_by_leaf_chain():
     assert 0.2 < float(jnp.mean(flat.acceptance_rate)) < 0.9
 
 
+def test_unhashable_logdensity_objects_work():
+    """A callable object defining __eq__ (so not hashable) is a valid log-density."""
+
+    class Logdensity:
+        def __eq__(self, other):
+            return isinstance(other, Logdensity)
+
+        def __call__(self, p):
+            return _logdensity(p)
+
+    result = jaxmh.sample(jax.random.key(0), jaxmh.rwm(Logdensity(), 1.0), _positions(2), 200)
+    assert result.draws["a"].shape == (2, 200, 3)
+    assert np.all(np.isfinite(np.asarray(result.draws["b"])))
+
+
 def test_mixed_dtype_positions_run_leaf_by_leaf(x64):
     """Ravelling would promote a float32 leaf to float64; such positions keep their dtypes."""
     start = {"a": np.zeros((2, 3), np.float32), "b": np.zeros(2, np.float64)}
