@@ -59,7 +59,8 @@ def flatten(step: Callable, position: PyTree) -> Flat | None:
 @lru_cache(maxsize=64)
 def _flatten(step: random_walk.RWStep, treedef, avals: tuple) -> Flat:
     ravel, unravel = _ravel_fns(treedef, avals)
-    scales = _flat_scales(step.step_size, jax.tree_util.tree_unflatten(treedef, [np.zeros(s, d) for s, d in avals]))
+    position = jax.tree_util.tree_unflatten(treedef, [np.zeros(s, d) for s, d in avals])
+    scales = _flat_scales(step.step_size, position)
     return Flat(_FlatStep(FlatLogdensity(step.logdensity_fn, unravel)), scales, ravel, unravel)
 
 

@@ -7,6 +7,7 @@ This is the only module that prints or writes files.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from typing import Sequence
@@ -353,13 +354,10 @@ def _fit(args) -> int:
     from jaxmh import fit, models, plots, summary
     from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
-    if args.netcdf:
-        try:
-            import arviz  # noqa: F401
-        except ImportError:
-            print("jaxmh fit: error: --netcdf needs ArviZ, which is not installed: pip install arviz",
-                  file=sys.stderr)
-            return 2
+    if args.netcdf and importlib.util.find_spec("arviz") is None:  # checked before sampling
+        print("jaxmh fit: error: --netcdf needs ArviZ, which is not installed: pip install arviz",
+              file=sys.stderr)
+        return 2
     priors = _fit_priors(args.model, args.prior)
     data, x, y, group, source = _fit_data(args)
     labels = list(data.labels) if data.labels is not None else [str(g) for g in range(data.num_groups)]

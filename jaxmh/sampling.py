@@ -302,7 +302,8 @@ def sample(
     if flat is not None:  # jaxmh.rwm: the same chain, run on one vector per chain (faster)
         step_fn, emit = flat.step, flat.unravel
         run_states = RWState(jax.vmap(flat.ravel)(states.position), states.logdensity)
-        dtype = jnp.result_type(*jax.tree_util.tree_leaves(states.position))
+        dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(states.position)),
+                                  jnp.float32)   # the kernel's noise dtype
         params = jnp.broadcast_to(jnp.asarray(flat.scales, dtype), (num_chains,) + flat.scales.shape)
     total = num_warmup + num_samples * thin
     show = progress_mod.wanted(progress)
@@ -316,8 +317,8 @@ def sample(
     out = _loop.run(
         warm_key=key, run_key=key, chain_ids=jnp.arange(size, dtype=jnp.uint32),
         states=devices.pad(run_states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
-        warm_params=devices.pad(params, size), finish=_loop.keep_params, step_fn=step_fn, num_warmup=num_warmup,
-        num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
+        warm_params=devices.pad(params, size), finish=_loop.keep_params, step_fn=step_fn,
+        num_warmup=num_warmup, num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
         checkpoint=checkpoint, fingerprint=fingerprint,
         progress=progress_mod.Progress(total, show), emit=emit,
     )
