@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["exp", "log"]
+__all__ = ["exp", "log", "log_normal_f32", "horner"]
 
 _LN2 = float(np.log(2.0))
 
@@ -109,3 +109,32 @@ def _log(x):
     out = jnp.where(x == jnp.inf, jnp.inf, out)
     return jnp.where(jnp.isnan(x), x, out).astype(dtype)
 
+
+# log(1 + f) = f q(f) on sqrt(1/2) - 1 <= f < sqrt(2) - 1: a Chebyshev fit of degree 7 for q
+# (absolute error of the log below 4e-7 in float32 arithmetic).
+_LOG1P_OVER_F = (0.9999999403953552, -0.5000036358833313, 0.33335113525390625, -0.24970068037509918,
+                 0.19898544251918793, -0.17247051000595093, 0.1623438149690628, -0.10134179145097733)
+_SQRT_HALF_BITS = np.uint32(0x3F3504F3)   # float32 sqrt(1/2)
+_ONE_BITS = np.uint32(0x3F800000)
+
+
+def horner(x, coefficients):
+    """``c0 + x (c1 + x (c2 + ...))`` for ``coefficients = (c0, c1, ...)``, in float32 constants."""
+    acc = jnp.asarray(np.float32(coefficients[-1]))
+    for c in coefficients[-2::-1]:
+        acc = np.float32(c) + acc * x
+    return acc
+
+
+def log_normal_f32(x: jax.Array) -> jax.Array:
+    """Natural log of positive, finite, normal float32 ``x``: exponent plus a polynomial, no division.
+
+    No special cases (zero, subnormals, infinities, NaN): a fast path for
+    callers that guarantee the domain, such as :func:`jaxmh._threefry.erf_inv_f32`.
+    Error below ``2e-7 * max(1, |log x|)`` over the whole normal float32 range.
+    """
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) + (_ONE_BITS - _SQRT_HALF_BITS)
+    e = (bits >> np.uint32(23)).astype(jnp.int32) - 127           # x = 2^e m, sqrt(1/2) <= m < sqrt(2)
+    m = jax.lax.bitcast_convert_type((bits & np.uint32(0x7FFFFF)) + _SQRT_HALF_BITS, jnp.float32)
+    f = m - np.float32(1)
+    return e.astype(jnp.float32) * np.float32(np.log(2.0)) + f * horner(f, _LOG1P_OVER_F)

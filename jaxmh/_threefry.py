@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmh import _stablemath as stablemath
+
 __all__ = ["threefry2x32", "random_words", "normal_and_uniform", "normals_and_uniforms", "fold_in",
            "erf_inv_f32"]
 
@@ -115,30 +117,6 @@ _GILES_CENTRAL = (1.50140941, 0.246640727, -0.00417768164, -0.00125372503, 0.000
                   -4.39150654e-06, -3.5233877e-06, 3.43273939e-07, 2.81022636e-08)
 _GILES_TAIL = (2.83297682, 1.00167406, 0.00943887047, -0.0076224613, 0.00573950773,
                -0.00367342844, 0.00134934322, 0.000100950558, -0.000200214257)
-# log(1 + f) = f q(f) on sqrt(1/2) - 1 <= f < sqrt(2) - 1: a Chebyshev fit of degree 7 for q
-# (absolute error of the log below 4e-7 in float32 arithmetic).
-_LOG1P_OVER_F = (0.9999999403953552, -0.5000036358833313, 0.33335113525390625, -0.24970068037509918,
-                 0.19898544251918793, -0.17247051000595093, 0.1623438149690628, -0.10134179145097733)
-_SQRT_HALF_BITS = np.uint32(0x3F3504F3)   # float32 sqrt(1/2)
-_ONE_BITS = np.uint32(0x3F800000)
-
-
-def _horner(x, coefficients):
-    acc = jnp.asarray(np.float32(coefficients[-1]))
-    for c in coefficients[-2::-1]:
-        acc = np.float32(c) + acc * x
-    return acc
-
-
-def _log_f32(x: jax.Array) -> jax.Array:
-    """Natural log of positive, finite, normal float32 ``x``: exponent plus a polynomial, no division."""
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) + (_ONE_BITS - _SQRT_HALF_BITS)
-    e = (bits >> np.uint32(23)).astype(jnp.int32) - 127           # x = 2^e m, sqrt(1/2) <= m < sqrt(2)
-    m = jax.lax.bitcast_convert_type((bits & np.uint32(0x7FFFFF)) + _SQRT_HALF_BITS, jnp.float32)
-    f = m - np.float32(1)
-    return e.astype(jnp.float32) * np.float32(np.log(2.0)) + f * _horner(f, _LOG1P_OVER_F)
-
-
 def erf_inv_f32(x: jax.Array) -> jax.Array:
     """``erfinv(x)`` in float32 for ``|x| <= 1 - 2^-23`` (what :func:`_open_unit` gives).
 
@@ -150,9 +128,9 @@ def erf_inv_f32(x: jax.Array) -> jax.Array:
     symmetric.  Uses only ``+ - *``, ``sqrt`` and bit operations, so every
     SIMD lane rounds alike (see :mod:`jaxmh._stablemath`).
     """
-    w = -_log_f32((np.float32(1) - x) * (np.float32(1) + x))
-    central = _horner(w - np.float32(2.5), _GILES_CENTRAL)
-    tail = _horner(jnp.sqrt(w) - np.float32(3), _GILES_TAIL)
+    w = -stablemath.log_normal_f32((np.float32(1) - x) * (np.float32(1) + x))
+    central = stablemath.horner(w - np.float32(2.5), _GILES_CENTRAL)
+    tail = stablemath.horner(jnp.sqrt(w) - np.float32(3), _GILES_TAIL)
     return jnp.where(w < np.float32(5), central, tail) * x
 
 
