@@ -32,7 +32,7 @@ PyTree = Any
 class Flat(NamedTuple):
     """A flat-vector version of an :class:`~jaxmh.kernels.random_walk.RWStep`."""
 
-    step: Callable        # step(key, RWState(flat, logdensity), scales) -> (state, info)
+    step: Callable        # ScaledStep: step(key, RWState(flat, logdensity), scales)
     scales: np.ndarray    # (P,) proposal sd per coordinate of the ravelled position
     ravel: Callable       # one chain's position -> (P,)
     unravel: Callable     # (P,) -> one chain's position
@@ -49,19 +49,20 @@ def flatten(step: Callable, position: PyTree) -> Flat | None:
         return None
     if any(isinstance(s, jax.core.Tracer) for s in jax.tree_util.tree_leaves(step.step_size)):
         return None
-    if ravel_fns(position) is None:
-        return None
-    leaves, treedef = jax.tree_util.tree_flatten(position)
+    signature = _signature(position)
     # memoised, so that the driver's compiled chunks (cached on these functions) are reused
-    return _flatten(step, treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves))
+    return None if signature is None else _flatten(step, *signature)
 
 
 @lru_cache(maxsize=64)
 def _flatten(step: random_walk.RWStep, treedef, avals: tuple) -> Flat:
     ravel, unravel = _ravel_fns(treedef, avals)
-    position = jax.tree_util.tree_unflatten(treedef, [np.zeros(s, d) for s, d in avals])
-    scales = _flat_scales(step.step_size, position)
-    return Flat(_FlatStep(FlatLogdensity(step.logdensity_fn, unravel)), scales, ravel, unravel)
+    leaves = [np.zeros(s, d) for s, d in avals]
+    scales = np.concatenate([
+        np.broadcast_to(np.asarray(s, np.float64), np.shape(leaf)).ravel()
+        for s, leaf in zip(random_walk._leaf_scales(step.step_size, leaves), leaves)])
+    return Flat(random_walk.ScaledStep(FlatLogdensity(step.logdensity_fn, unravel)), scales, ravel,
+                unravel)
 
 
 def ravel_fns(position: PyTree) -> tuple[Callable, Callable] | None:
@@ -70,10 +71,17 @@ def ravel_fns(position: PyTree) -> tuple[Callable, Callable] | None:
     Memoised on the structure, shapes and dtype, so the same functions (and the
     driver's compiled chunks keyed on them) come back for the same position.
     """
+    signature = _signature(position)
+    return None if signature is None else _ravel_fns(*signature)
+
+
+def _signature(position: PyTree) -> tuple | None:
+    """``(treedef, ((shape, dtype), ...))`` of a position, or ``None`` unless one dtype throughout."""
     leaves, treedef = jax.tree_util.tree_flatten(position)
-    if not leaves or len({jnp.result_type(leaf) for leaf in leaves}) != 1:
+    avals = tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves)
+    if not avals or len({dtype for _, dtype in avals}) != 1:
         return None
-    return _ravel_fns(treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves))
+    return treedef, avals
 
 
 @lru_cache(maxsize=64)
@@ -107,24 +115,3 @@ class FlatLogdensity:
 
     def __hash__(self) -> int:
         return hash((id(self.logdensity_fn), id(self.unravel)))
-
-
-@dataclass(frozen=True)
-class _FlatStep:
-    """The random-walk transition on a flat position, the sds passed per chain (as :func:`jaxmh.fit` does)."""
-
-    logdensity: FlatLogdensity
-
-    def __call__(self, key, state, scales):
-        return random_walk._KERNEL(key, state, self.logdensity, scales)
-
-
-def _flat_scales(step_size: PyTree, position: PyTree) -> np.ndarray:
-    """One sd per coordinate of the ravelled position."""
-    leaves = jax.tree_util.tree_leaves(position)
-    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(step_size)):
-        sizes = [step_size] * len(leaves)
-    else:
-        sizes = jax.tree_util.tree_leaves(step_size)
-    return np.concatenate([np.broadcast_to(np.asarray(s, np.float64), np.shape(p)).ravel()
-                           for s, p in zip(sizes, leaves)])

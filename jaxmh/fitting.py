@@ -30,15 +30,6 @@ def _block_dims_rwm(position: dict) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _RWMStep:
-    logdensity: Callable
-    kernel: Callable = rwm_kernel.build_kernel()
-
-    def __call__(self, key, state, step_size):
-        return self.kernel(key, state, self.logdensity, step_size)
-
-
-@dataclass(frozen=True)
 class _BlockedStep:
     split: Any
     kernel: Callable = blocked_kernel.build_kernel()
@@ -136,7 +127,7 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
     batch = lambda tree: jax.tree.map(  # noqa: E731
         lambda v: jnp.broadcast_to(v, (num_chains,) + jnp.shape(v)), tree)
     if method in ("rwm", "adaptive"):
-        step = step_fn or _RWMStep(logdensity)
+        step = step_fn or rwm_kernel.ScaledStep(logdensity)
         if states is None:
             states = jax.vmap(lambda p: rwm_kernel.init(p, logdensity))(positions)
         scale_fn, dims = _rwm_scale, int(_block_dims_rwm(one))

@@ -24,7 +24,7 @@ from jaxmh import _checks
 from jaxmh._threefry import normal_and_uniform
 from jaxmh import _stablemath as stablemath
 
-__all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "RWStep", "init", "build_kernel", "rwm"]
+__all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "RWStep", "ScaledStep", "init", "build_kernel", "rwm"]
 
 PyTree = Any
 LogDensityFn = Callable[[PyTree], jax.Array]
@@ -169,6 +169,21 @@ class RWStep:
 
     def __call__(self, key: jax.Array, state: RWState) -> tuple[RWState, RWInfo]:
         return _KERNEL(key, state, self.logdensity_fn, self.step_size)
+
+
+@dataclass(frozen=True)
+class ScaledStep:
+    """``step(key, state, step_size)``: the transition with the proposal sds passed in.
+
+    How the driver runs a random walk whose sds are per-chain data (tuned in
+    warm-up, or a flat vector per chain): :func:`jaxmh.fit` and
+    :mod:`jaxmh._flat` both use it.
+    """
+
+    logdensity_fn: LogDensityFn
+
+    def __call__(self, key: jax.Array, state: RWState, step_size: PyTree) -> tuple[RWState, RWInfo]:
+        return _KERNEL(key, state, self.logdensity_fn, step_size)
 
 
 _KERNEL = build_kernel()
