@@ -30,6 +30,11 @@ class GroupedData:
         every group must have at least one row.  Group sizes may differ.
     labels
         Optional names of the groups (``labels[g]`` is group ``g``'s name).
+    dropped_rows
+        Row numbers that :func:`from_csv` with ``drop_missing=True`` left out
+        for a missing ``x`` or ``y`` (1-based data rows, the header not
+        counted: the numbering of ``from_csv``'s error messages); empty
+        otherwise.  Not part of the data: it plays no role in fitting.
 
     Examples
     --------
@@ -44,6 +49,7 @@ class GroupedData:
     y: np.ndarray
     group: np.ndarray
     labels: tuple = field(default=None)
+    dropped_rows: tuple = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         x = _float_vector(self.x, "x")
@@ -83,6 +89,7 @@ class GroupedData:
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "group", group.astype(np.int32))
         object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "dropped_rows", tuple(int(r) for r in self.dropped_rows))
 
     @property
     def num_groups(self) -> int:
@@ -189,10 +196,27 @@ def simulate(
     return data, {k: np.asarray(v) for k, v in truth.items()}
 
 
+#: Separators other than a comma that a one-column header gives away, with their names.
+_OTHER_DELIMITERS = {";": "';' (semicolons)", "\t": "tabs"}
+
+
+def _delimiter_hint(fieldnames: Sequence[str]) -> str:
+    """A hint when the header is one field holding another separator (a ';' or tab file)."""
+    if len(fieldnames) != 1:
+        return ""
+    for sep, name in _OTHER_DELIMITERS.items():
+        if sep in fieldnames[0]:
+            return (f". The file looks delimited by {name}, but jaxmh reads comma-separated files: "
+                    "save it as CSV with commas")
+    return ""
+
+
 def _read_columns(path: str | os.PathLike, columns: Sequence[str]) -> tuple[dict, int]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"data file not found: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a CSV file")
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
@@ -201,6 +225,7 @@ def _read_columns(path: str | os.PathLike, columns: Sequence[str]) -> tuple[dict
         if missing:
             raise ValueError(
                 f"{path}: column(s) {missing} not found; the file has {list(reader.fieldnames)}"
+                + _delimiter_hint(reader.fieldnames)
             )
         out = {c: [] for c in columns}
         width = len(reader.fieldnames)
@@ -238,11 +263,15 @@ def _numeric_column(values: list, column: str, path: str, first_row: int = 1) ->
 MISSING = ("", "na", "n/a", "nan", "null", "none")
 
 
-def _drop_missing(cols: dict, x: str, y: str, group: str, path) -> dict:
-    """Remove rows whose x or y is missing; fail if a group loses all its rows."""
-    keep = []
+def _drop_missing(cols: dict, x: str, y: str, group: str, path) -> tuple[dict, tuple]:
+    """Remove rows whose x or y is missing; fail if a group loses all its rows.
+
+    Returns the remaining columns and the 1-based numbers of the dropped data rows.
+    """
+    keep, dropped = [], []
     for i, (a, b) in enumerate(zip(cols[x], cols[y])):
         if (a or "").strip().lower() in MISSING or (b or "").strip().lower() in MISSING:
+            dropped.append(i + 1)
             continue
         for column, value in ((x, a), (y, b)):  # the rest must be numbers: report the file's row
             _numeric_column([value], column, os.fspath(path), first_row=i + 1)
@@ -258,7 +287,7 @@ def _drop_missing(cols: dict, x: str, y: str, group: str, path) -> dict:
             f"{path}: group(s) {empty[:10]} of column {group!r} have no rows left after dropping "
             f"rows with a missing {x!r} or {y!r}; fill in their values or remove them from the file"
         )
-    return out
+    return out, tuple(dropped)
 
 
 def from_csv(path: str | os.PathLike, x: str = "x", y: str = "y", group: str = "i", *,
@@ -279,12 +308,30 @@ def from_csv(path: str | os.PathLike, x: str = "x", y: str = "y", group: str = "
         Drop rows whose ``x`` or ``y`` is empty or ``NA``/``NaN``/``null``
         (see ``MISSING``) instead of raising; a group left with no rows is
         still an error.  Other non-numeric or infinite values always raise.
+        The numbers of the dropped rows (1-based, the header not counted)
+        are kept in ``data.dropped_rows``.
+
+    Returns
+    -------
+    GroupedData
+        With ``labels`` and, after ``drop_missing``, ``dropped_rows``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is a directory or has no data rows, a column is missing
+        (with a hint when the file is separated by ';' or tabs instead of
+        commas), a row has the wrong number of fields, or a value is not a
+        finite number.
     """
     cols, n = _read_columns(path, [x, y, group])
     if n == 0:
         raise ValueError(f"{path} has a header but no data rows")
+    dropped = ()
     if drop_missing:
-        cols = _drop_missing(cols, x, y, group, path)
+        cols, dropped = _drop_missing(cols, x, y, group, path)
     xs = _numeric_column(cols[x], x, os.fspath(path))
     ys = _numeric_column(cols[y], y, os.fspath(path))
     labels, index = [], {}
@@ -295,7 +342,7 @@ def from_csv(path: str | os.PathLike, x: str = "x", y: str = "y", group: str = "
             index[v] = len(labels)
             labels.append(v)
     codes = np.array([index[v] for v in cols[group]], dtype=np.int32)
-    return GroupedData(xs, ys, codes, labels=tuple(labels))
+    return GroupedData(xs, ys, codes, labels=tuple(labels), dropped_rows=dropped)
 
 
 def read_truth_csv(path: str | os.PathLike, data: GroupedData | None = None, group: str = "i") -> dict:

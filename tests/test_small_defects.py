@@ -1,0 +1,92 @@
+"""Small defects a new user hit: CSV files that are not comma-separated, a folder given as the
+data file, rows dropped without a word, and figures that hide or blur what they show."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from jaxmh import cli  # noqa: E402
+from jaxmh.data import GroupedData, from_csv  # noqa: E402
+
+
+def write_csv(path, header, rows, delimiter=","):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+ROWS = [[1.0, 0.5, "a"], [2.0, 1.5, "a"], [1.5, 0.0, "b"], [2.5, 1.0, "b"]]
+
+
+# --------------------------------------------------------------------------------------
+# 1. a file separated by ';' or tabs, and a folder instead of a file
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("delimiter, name", [(";", "';'"), ("\t", "tabs")])
+def test_a_file_not_separated_by_commas_says_so(tmp_path, delimiter, name):
+    path = write_csv(tmp_path / "scores.csv", ["score", "hours", "school"], ROWS, delimiter=delimiter)
+    with pytest.raises(ValueError) as info:
+        from_csv(path, x="hours", y="score", group="school")
+    message = str(info.value)
+    assert "column(s) ['hours', 'score', 'school'] not found" in message       # still names them
+    assert f"looks delimited by {name}" in message
+    assert "jaxmh reads comma-separated files" in message and "save it as CSV with commas" in message
+
+
+def test_a_comma_file_with_a_wrong_column_name_gets_no_delimiter_hint(tmp_path):
+    path = write_csv(tmp_path / "scores.csv", ["score", "hours", "school"], ROWS)
+    with pytest.raises(ValueError, match=r"\['school;x'\] not found") as info:
+        from_csv(path, x="hours", y="score", group="school;x")
+    assert "delimited" not in str(info.value)
+    # the same file with commas reads fine
+    data = from_csv(path, x="hours", y="score", group="school")
+    assert data.labels == ("a", "b") and data.num_obs == 4
+
+
+def test_a_directory_is_not_a_csv_file(tmp_path):
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path))} is a directory, not a CSV file$"):
+        from_csv(tmp_path, x="x", y="y", group="g")
+
+
+def test_cli_fit_on_a_directory_is_a_one_line_error(tmp_path, capsys):
+    code = cli.main(["fit", str(tmp_path), "--y", "y", "--x", "x", "--group", "g", "--no-plots"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err == f"jaxmh fit: error: {tmp_path} is a directory, not a CSV file\n"
+    assert "Traceback" not in out + err
+
+
+# --------------------------------------------------------------------------------------
+# 2. drop_missing says which rows it dropped
+# --------------------------------------------------------------------------------------
+def test_drop_missing_records_the_dropped_rows(tmp_path):
+    rows = [["a", 0.0, 1.0], ["a", "", 2.0], ["a", 1.0, 2.0], ["b", 0.0, "NA"], ["b", 0.0, 1.5],
+            ["b", "nan", "null"], ["b", 1.0, 2.5]]
+    path = write_csv(tmp_path / "d.csv", ["g", "x", "y"], rows)
+    data = from_csv(path, x="x", y="y", group="g", drop_missing=True)
+    assert data.dropped_rows == (2, 4, 6)                   # data rows, 1-based, header not counted
+    assert data.num_obs == len(rows) - 3
+    np.testing.assert_array_equal(data.x, [0.0, 1.0, 0.0, 1.0])
+    # the numbering is the one the error messages use: without drop_missing, row 2 is the culprit
+    with pytest.raises(ValueError, match=r"column 'x' must be numeric; row 2 has ''"):
+        from_csv(path, x="x", y="y", group="g")
+
+
+def test_dropped_rows_is_empty_when_nothing_is_dropped_and_backwards_compatible(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["y", "x", "g"], ROWS)
+    assert from_csv(path, x="x", y="y", group="g", drop_missing=True).dropped_rows == ()
+    assert from_csv(path, x="x", y="y", group="g").dropped_rows == ()
+    d = GroupedData(np.zeros(3), np.ones(3), np.array([0, 1, 1]))
+    assert d.dropped_rows == ()
+    assert "dropped" not in repr(d)
+    d2 = GroupedData(np.zeros(3), np.ones(3), np.array([0, 1, 1]), ("p", "q"), dropped_rows=[np.int64(7)])
+    assert d2.labels == ("p", "q") and d2.dropped_rows == (7,) and type(d2.dropped_rows[0]) is int
