@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 
 import jax
 import numpy as np
@@ -16,13 +17,22 @@ import jaxmh
 settings.register_profile("jaxmh", derandomize=True, database=None, print_blob=True)
 settings.load_profile("jaxmh")
 
+# Every file a test reads is inside the repository (a user's clone has nothing beside
+# it): reference data in tests/data (sources and licences in tests/data/README.md).
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
-SHARED = os.path.join(REPO_ROOT, os.pardir, "shared")
-SEED_R_DIR = os.path.join(SHARED, "data", "seed_r")
-SEED_R_DATA = os.path.join(SEED_R_DIR, "data_long.csv")
-SEED_R_TRUTH = os.path.join(SEED_R_DIR, "truth.csv")
+TEST_DATA = os.path.join(REPO_ROOT, "tests", "data")
+RADON_JSON = os.path.join(TEST_DATA, "radon_mn", "radon_mn.json")
+SCHOOLS_JSON = os.path.join(TEST_DATA, "eight_schools", "eight_schools.json")
+SCHOOLS_REFERENCE = os.path.join(TEST_DATA, "eight_schools", "reference_draws.json.gz")
 
-# Checks published with the tutorial's R dataset (../shared/data/README.md).
+# The tutorial's exact R dataset (data_long.csv and truth.csv as R's set.seed(1) made
+# them) ships with the package, byte for byte, as tutorial_data.csv and
+# tutorial_truth.csv; the tests read those files rather than keep a second copy.
+_DATASETS = resources.files("jaxmh.datasets")
+SEED_R_DATA = os.fspath(_DATASETS / "tutorial_data.csv")
+SEED_R_TRUTH = os.fspath(_DATASETS / "tutorial_truth.csv")
+
+# Checks published with the tutorial's R dataset (tests/data/README.md).
 SEED_R_SUM_Y = 783.79410977954012
 SEED_R_ALPHA_1 = 1.37354618925767
 

@@ -1,4 +1,4 @@
-"""Bundled datasets: contents match the reference copies in ../shared/data, and they ship."""
+"""Bundled datasets: contents match the reference copies in tests/data, and they ship."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, SHARED
+from conftest import RADON_JSON, REPO_ROOT, SCHOOLS_JSON
 
 import jaxmh
-
-RADON_JSON = os.path.join(SHARED, "data", "radon_mn", "radon_mn.json")
-SCHOOLS_JSON = os.path.join(SHARED, "data", "eight_schools", "eight_schools.json")
 
 
 def test_radon_matches_posteriordb():

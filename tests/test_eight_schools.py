@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
 import json
-import os
 
 import jax
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SCHOOLS_REFERENCE
 from scipy import stats
 
 import jaxmh
 from jaxmh import diagnostics
 from jaxmh.priors import HalfCauchy, Normal
 
-REFERENCE = os.path.join(SHARED, "data", "eight_schools", "reference_draws.json")
 NAMES = ["mu", "tau"] + [f"theta[{j}]" for j in range(8)]
 
 
 @pytest.fixture(scope="module")
 def reference():
     """``{name: (chain, draw)}`` with 0-based theta indices (the file's are 1-based)."""
-    with open(REFERENCE) as handle:
+    with gzip.open(SCHOOLS_REFERENCE, "rt") as handle:
         chains = json.load(handle)
     rename = {"mu": "mu", "tau": "tau", **{f"theta[{j + 1}]": f"theta[{j}]" for j in range(8)}}
     return {rename[k]: np.array([c[k] for c in chains]) for k in chains[0]}
