@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 __all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse"]
 
 _COLOURS = {"pooled": "#7f7f7f", "unpooled": "#d62728", "hierarchical": "#1f77b4"}
+#: Height in points of a frameless one-row legend in 7-point type (room made for it above an axes).
+_LEGEND_ROW_HEIGHT = 16.0
 
 
 def shrinkage(comparison, *, figsize: tuple | None = None) -> Figure:
@@ -195,14 +197,18 @@ def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Seque
         ax.hlines(rows, q25[order], q75[order], color="#1f77b4", lw=2.2)
         ax.plot(mean[order], rows, "o", color="#1f77b4", ms=3)
         hyper = f"mu_{name}"
+        title_pad = 6.0                        # points: matplotlib's default
         if hyper in draws and np.ndim(draws[hyper]) == 2:
             ax.axvline(float(np.mean(draws[hyper])), color="black", ls="--", lw=0.8,
                        label=f"{hyper} (posterior mean)")
-            ax.legend(loc="lower right", fontsize=7)
+            # above the axes, under the title: inside, it would hide the groups in its corner
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), borderaxespad=0.2, fontsize=7,
+                      frameon=False)
+            title_pad += _LEGEND_ROW_HEIGHT
         ax.set_yticks(rows, [labels[g] for g in order], fontsize=fontsize)
         ax.set_ylim(-1, num_groups)
         ax.set_xlabel(name)
-        ax.set_title(f"{name}: mean, 50% and {100 * prob:g}% intervals", fontsize=9)
+        ax.set_title(f"{name}: mean, 50% and {100 * prob:g}% intervals", fontsize=9, pad=title_pad)
         ax.grid(axis="x", alpha=0.3)
     return fig
 

@@ -10,10 +10,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
-from jaxmh import cli  # noqa: E402
+import jaxmh  # noqa: E402
+from jaxmh import cli, plots  # noqa: E402
 from jaxmh.data import GroupedData, from_csv  # noqa: E402
 
 
@@ -90,3 +93,38 @@ def test_dropped_rows_is_empty_when_nothing_is_dropped_and_backwards_compatible(
     assert "dropped" not in repr(d)
     d2 = GroupedData(np.zeros(3), np.ones(3), np.array([0, 1, 1]), ("p", "q"), dropped_rows=[np.int64(7)])
     assert d2.labels == ("p", "q") and d2.dropped_rows == (7,) and type(d2.dropped_rows[0]) is int
+
+
+# --------------------------------------------------------------------------------------
+# 3. figures
+# --------------------------------------------------------------------------------------
+def drawn(fig):
+    """Draw ``fig`` on an Agg canvas (running its layout); returns the renderer."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+@pytest.fixture(scope="module")
+def radon_fit():
+    data, counties = jaxmh.datasets.radon()
+    result = jaxmh.fit(jax.random.key(0), jaxmh.models.hierarchical(data), num_samples=300, num_warmup=300)
+    return data, counties, result
+
+
+@pytest.mark.parametrize("params", ["alpha", ["alpha", "beta"]])
+def test_caterpillar_legend_covers_no_county(radon_fit, params):
+    data, counties, result = radon_fit
+    fig = plots.caterpillar(result, params, counties)
+    renderer = drawn(fig)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == len(fig.axes)                          # every panel has its mu_ line
+    for ax in fig.axes:
+        legend, data_area = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert not legend.overlaps(data_area), (legend, data_area)
+        assert legend.y0 >= data_area.y1                          # above the axes...
+        assert not legend.overlaps(ax.title.get_window_extent(renderer))    # ...under the title
+        assert fig.bbox.contains(legend.x0, legend.y1) and fig.bbox.contains(legend.x1, legend.y1)
+    # the rows the old legend in the lower right hid are drawn and labelled
+    labels = [t.get_text() for t in fig.axes[-1].get_yticklabels()]
+    assert {"MARSHALL", "WINONA"} <= set(labels) and len(labels) == data.num_groups == 85
