@@ -6,7 +6,10 @@ import re
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 
 __all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse"]
 
@@ -213,6 +216,53 @@ def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Seque
     return fig
 
 
+class _CountLocator(Locator):
+    """Ticks at whole numbers on a log x axis of counts (group sizes), spaced so their labels fit.
+
+    The candidates are 1-9, 1-2-3-5, 1-2-5, 1-3 and 1 per decade, and, for a range
+    too narrow for those, the multiples of 1, 2, 5, 10, 20, 50, ...; the one with the
+    most ticks wins whose neighbouring labels (estimated at 0.65 em per digit) keep
+    at least an em apart on the axis as drawn.
+    """
+
+    _MANTISSAS = ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,))
+
+    def __call__(self) -> np.ndarray:
+        axes = self.axis.axes
+        length = axes.bbox.width * 72.0 / axes.figure.dpi
+        size = FontProperties(size=rcParams["xtick.labelsize"]).get_size_in_points()
+        return self.count_ticks(*self.axis.get_view_interval(), length, size)
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        return self.count_ticks(vmin, vmax, 288.0, 10.0)
+
+    @classmethod
+    def count_ticks(cls, vmin: float, vmax: float, length: float, size: float) -> np.ndarray:
+        """Ticks in ``[vmin, vmax]`` for an axis ``length`` points long with ``size``-point labels."""
+        lo, hi = sorted((float(vmin), float(vmax)))
+        lo = max(lo, 1.0)
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            return np.array([])
+        decades = 10.0 ** np.arange(np.floor(np.log10(lo)), np.floor(np.log10(hi)) + 1)
+        candidates = [np.outer(decades, m).ravel() for m in cls._MANTISSAS]
+        for step in np.outer(10.0 ** np.arange(np.floor(np.log10(hi)) + 1), (1, 2, 5)).ravel():
+            if (hi - lo) / step <= 50:
+                candidates.append(step * np.arange(np.ceil(lo / step), np.floor(hi / step) + 1))
+        scale = length / np.log10(hi / lo)
+
+        def fits(ticks):
+            position = np.log10(ticks) * scale
+            width = 0.65 * size * np.array([len(f"{t:.0f}") for t in ticks])
+            return np.all(np.diff(position) >= (width[1:] + width[:-1]) / 2 + size)
+
+        best = np.array([])
+        for ticks in candidates:
+            ticks = np.sort(ticks[(ticks >= lo) & (ticks <= hi)])
+            if len(ticks) > len(best) and fits(ticks):
+                best = ticks
+        return best
+
+
 def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str], *,
                     group_sizes: Sequence[int], identified: dict | None = None) -> Figure:
     """Shrinkage on real data: unpooled against hierarchical estimates per group, by group size.
@@ -268,6 +318,13 @@ def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str
         if hyper in draws_h and np.ndim(draws_h[hyper]) == 2:
             ax.axhline(float(np.mean(draws_h[hyper])), color="black", ls="--", lw=0.8, label=hyper)
         ax.set_xscale("log")
+        # whole-number labels that do not collide: matplotlib's own print 6x10^0, 7x10^0, ...
+        # on top of one another when all groups are of similar size
+        ax.set_xlim(sizes.min() / 1.09, sizes.max() * 1.09)     # room for the jitter (< 6.2%)
+        ax.xaxis.set_major_locator(_CountLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
+        ax.xaxis.set_minor_locator(LogLocator(subs="auto"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("rows in group")
         ax.set_ylabel(f"posterior mean of {name}")
         left_out = int(np.sum(~keep))

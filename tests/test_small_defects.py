@@ -128,3 +128,42 @@ def test_caterpillar_legend_covers_no_county(radon_fit, params):
     # the rows the old legend in the lower right hid are drawn and labelled
     labels = [t.get_text() for t in fig.axes[-1].get_yticklabels()]
     assert {"MARSHALL", "WINONA"} <= set(labels) and len(labels) == data.num_groups == 85
+
+
+def visible_x_labels(ax) -> list:
+    lo, hi = sorted(ax.get_xlim())
+    return [t for t in ax.get_xticklabels(which="both")
+            if t.get_visible() and t.get_text() and lo <= t.get_position()[0] <= hi]
+
+
+@pytest.mark.parametrize("sizes", [
+    np.array([5, 6, 6, 7, 8, 8, 9, 10, 10, 5]),                   # the new user's: 6x10^0, 7x10^0, ... collided
+    np.array([6, 7, 8, 9, 9]),
+    np.arange(1, 117),
+    "radon",                                                      # 1..116 rows per county
+    np.array([100, 101, 104, 108, 110]),
+    np.array([1, 3, 40, 700, 5000]),
+])
+def test_partial_pooling_group_size_labels_are_whole_numbers_that_do_not_collide(sizes):
+    if isinstance(sizes, str):
+        sizes = jaxmh.datasets.radon()[0].group_sizes
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=len(sizes))
+    hierarchical = {k: centres + 0.1 * rng.normal(size=(2, 40, len(sizes))) for k in ("alpha", "beta")}
+    hierarchical["mu_alpha"] = rng.normal(size=(2, 40))
+    unpooled = {k: 2 * v for k, v in hierarchical.items()}
+    fig = plots.partial_pooling(hierarchical, unpooled, ["alpha", "beta"], group_sizes=sizes)   # as jaxmh fit
+    renderer = drawn(fig)
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        labels = visible_x_labels(ax)
+        texts = [t.get_text() for t in labels]
+        assert len(labels) >= 2, texts
+        assert all(text.isdigit() for text in texts), texts                     # 6, not 6x10^0
+        assert all(float(t.get_text()) == t.get_position()[0] for t in labels)  # each says where it is
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+        for left, right in zip(boxes, boxes[1:]):
+            assert left.x1 < right.x0, texts
+        # every group (with its jitter) is inside the axis
+        points = ax.collections[0].get_offsets()[:, 0]
+        assert ax.get_xlim()[0] < points.min() and points.max() < ax.get_xlim()[1]
