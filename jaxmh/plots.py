@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 __all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse"]
 
 _COLOURS = {"pooled": "#7f7f7f", "unpooled": "#d62728", "hierarchical": "#1f77b4"}
+_WARNING_COLOUR = "#b2182b"
 #: Height in points of a frameless one-row legend in 7-point type (room made for it above an axes).
 _LEGEND_ROW_HEIGHT = 16.0
 
@@ -24,11 +25,20 @@ def shrinkage(comparison, *, figsize: tuple | None = None) -> Figure:
     One panel per model in the plane (alpha, beta): true values as open
     circles, posterior means as dots, and one light segment from each
     individual's estimate to its *own* true value.  RMSEs in the corner.
+    A model whose fit did not converge (:meth:`jaxmh.Comparison.converged`)
+    says so in red under its panel title, with its worst R-hat and bulk ESS:
+    its estimates and RMSEs are not yet to be trusted.
 
     Parameters
     ----------
     comparison
         A :class:`jaxmh.Comparison` with ``truth``.
+    figsize
+        Figure size in inches; by default 4.2 wide per model and 4.4 high.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     truth = comparison.truth
     fits = comparison.fits
@@ -45,7 +55,10 @@ def shrinkage(comparison, *, figsize: tuple | None = None) -> Figure:
         ax.plot(segments_x, segments_y, color=colour, alpha=0.3, lw=0.8)
         ax.scatter(ta, tb, facecolors="none", edgecolors="black", s=22, lw=0.8, label="truth")
         ax.scatter(fit.alpha_mean, fit.beta_mean, color=colour, s=14, label="posterior mean")
-        ax.set_title(fit.model)
+        if _converged(comparison, fit):
+            ax.set_title(fit.model)
+        else:
+            ax.set_title(fit.model + "\n" + _not_converged_note(fit), color=_WARNING_COLOUR)
         ax.set_xlabel(r"$\alpha$")
         ax.text(
             0.03, 0.03,
@@ -56,6 +69,19 @@ def shrinkage(comparison, *, figsize: tuple | None = None) -> Figure:
     axes[0].set_ylabel(r"$\beta$")
     axes[0].legend(loc="upper right", fontsize=8)
     return fig
+
+
+def _converged(comparison: Any, fit: Any) -> bool:
+    """``comparison.converged(fit)``; true when that cannot be told (no check, or no draws kept)."""
+    check = getattr(comparison, "converged", None)
+    if check is None or getattr(fit, "result", None) is None:
+        return True
+    return bool(check(fit))
+
+
+def _not_converged_note(fit: Any) -> str:
+    """``"not converged: R-hat 1.78, bulk ESS 35"`` from a :class:`jaxmh.ModelFit`."""
+    return f"not converged: R-hat {fit.max_rhat:.2f}, bulk ESS {fit.min_ess_bulk:.0f}"
 
 
 def select(result_or_draws: Any, name: str) -> np.ndarray:

@@ -167,3 +167,46 @@ def test_partial_pooling_group_size_labels_are_whole_numbers_that_do_not_collide
         # every group (with its jitter) is inside the axis
         points = ax.collections[0].get_offsets()[:, 0]
         assert ax.get_xlim()[0] < points.min() and points.max() < ax.get_xlim()[1]
+
+
+def figure_texts(fig) -> list:
+    texts = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        texts += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        texts += [t.get_text() for t in ax.texts]
+        if ax.get_legend() is not None:
+            texts += [t.get_text() for t in ax.get_legend().get_texts()]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def short_comparison():
+    """The tutorial's rwm at 100 + 200 steps: too short to converge."""
+    data, truth = jaxmh.data.simulate(jax.random.key(0))
+    return jaxmh.compare(jax.random.key(1), data, truth, num_samples=200, num_warmup=100)
+
+
+def test_shrinkage_marks_the_fits_that_did_not_converge(short_comparison):
+    failed = [f for f in short_comparison.fits if not short_comparison.converged(f)]
+    assert failed                                                 # the premise: too short a run
+    fig = plots.shrinkage(short_comparison)
+    drawn(fig)
+    for ax, f in zip(fig.axes, short_comparison.fits):
+        note = f"not converged: R-hat {f.max_rhat:.2f}, bulk ESS {f.min_ess_bulk:.0f}"
+        assert ax.get_title().startswith(f.model)
+        assert (note in ax.get_title()) == (f in failed), ax.get_title()
+    assert sum("not converged" in t for t in figure_texts(fig)) == len(failed)
+
+
+def test_shrinkage_of_converged_fits_carries_no_mark(short_comparison):
+    fits = tuple(f._replace(max_rhat=1.0, min_ess_bulk=1e6) for f in short_comparison.fits)
+    converged = short_comparison._replace(fits=fits)
+    assert all(converged.converged(f) for f in converged.fits)
+    fig = plots.shrinkage(converged)
+    assert [ax.get_title() for ax in fig.axes] == [f.model for f in fits]
+    assert not any("converged" in t for t in figure_texts(fig))
+    # one model doctored back to a failing R-hat: only its panel is marked
+    mixed = converged._replace(fits=(fits[0]._replace(max_rhat=1.78),) + fits[1:])
+    titles = [ax.get_title() for ax in plots.shrinkage(mixed).axes]
+    assert titles[0] == f"{fits[0].model}\nnot converged: R-hat 1.78, bulk ESS 1000000"
+    assert titles[1:] == [f.model for f in fits[1:]]
