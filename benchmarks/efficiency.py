@@ -135,7 +135,7 @@ def numpyro_run(data, centred, warmup, samples):
 
 
 def bench(name, data, quick):
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     warm, keep = (500, 2500) if quick else (2000, 10000)
     nuts_warm, nuts_keep = (500, 500) if quick else (1000, 1000)
     rows = []

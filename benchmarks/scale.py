@@ -39,7 +39,7 @@ CHILD = textwrap.dedent("""
     task = json.loads(sys.argv[1])
     out = {"devices": jax.device_count()}
     data, _ = jaxmh.data.simulate(jax.random.key(0))
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
 
     def block(r):
         jax.block_until_ready(jax.tree_util.tree_leaves(r.moments))

@@ -129,7 +129,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     data, _ = jaxmh.data.simulate(jax.random.key(0))
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     info = machine()
     print(f"# {info['cpu']} ({info['cores']} cores), jax {info['jax']}, {info['devices']}")
     rows = []

@@ -4,7 +4,10 @@ During warm-up each chain tunes its own proposal standard deviations:
 
 * a **diagonal scale** per coordinate, re-estimated at the end of each window
   from the variance of that window's draws (Welford's method), regularised
-  towards a small value as Stan does, ``var' = n/(n+5) var + 1e-3 * 5/(n+5)``;
+  towards a small value as Stan does, ``var' = n/(n+5) var + 1e-3 u^2 * 5/(n+5)``,
+  where ``u`` is the coordinate's typical scale (1 unless the model says,
+  see :attr:`jaxmh.models.Model.start_scale`), so that the regularisation
+  means the same on data of any scale;
 * a **multiplier** per block (one for a joint random walk; one per group block
   plus one for the global block in the blocked sampler), adapted on the log
   scale by Robbins-Monro towards a target acceptance probability,
@@ -85,13 +88,23 @@ class AdaptState(NamedTuple):
     window_step: jax.Array     # steps since the current window began
     log_multiplier_sum: jax.Array  # sum of the multipliers of the averaged steps
     num_averaged: jax.Array
+    sd_floor: PyTree = None        # 5e-3 u^2 per coordinate: the variance regularisation's numerator
 
 
-def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any) -> AdaptState:
-    """Tuning state before the first warm-up step (multipliers 1, scales ``initial_sd``)."""
+def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any, unit: PyTree = None) -> AdaptState:
+    """Tuning state before the first warm-up step (multipliers 1, scales ``initial_sd``).
+
+    ``unit``: each coordinate's typical scale (the position's structure; default 1),
+    which scales the variance regularisation.
+    """
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(position))
+    if unit is None:
+        floor = jax.tree.map(lambda v: jnp.full(jnp.shape(v), 5e-3, jnp.result_type(v)), position)
+    else:
+        floor = jax.tree.map(lambda v, u: jnp.broadcast_to(jnp.asarray(5e-3 * np.square(u), jnp.result_type(v)),
+                                                             jnp.shape(v)), position, unit)
     return AdaptState(jnp.zeros(np.shape(dims), dtype), initial_sd, welford_init(position),
-                      jnp.zeros((), dtype), jnp.zeros(np.shape(dims), dtype), jnp.zeros((), dtype))
+                      jnp.zeros((), dtype), jnp.zeros(np.shape(dims), dtype), jnp.zeros((), dtype), floor)
 
 
 def warmup_step(
@@ -147,7 +160,7 @@ def warmup_step(
     welford = welford_update(adapt.welford, state.position)
     n = welford.count.astype(adapt.window_step.dtype)
     new_sd = jax.tree.map(
-        lambda v: jnp.sqrt(n / (n + 5.0) * v + 1e-3 * 5.0 / (n + 5.0)), welford_variance(welford)
+        lambda v, f: jnp.sqrt(n / (n + 5.0) * v + f / (n + 5.0)), welford_variance(welford), adapt.sd_floor
     )
     adapt = AdaptState(
         log_multiplier=jnp.where(window_end, restart, log_m).astype(log_m.dtype),
@@ -160,6 +173,7 @@ def warmup_step(
         log_multiplier_sum=jnp.where(in_average, adapt.log_multiplier_sum + log_m,
                                      adapt.log_multiplier_sum),
         num_averaged=adapt.num_averaged + jnp.where(in_average, 1.0, 0.0),
+        sd_floor=adapt.sd_floor,
     )
     return state, adapt
 

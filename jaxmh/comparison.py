@@ -8,7 +8,7 @@ from typing import Mapping, NamedTuple, Sequence
 import jax
 import numpy as np
 
-from jaxmh import _checks, diagnostics, models as _models
+from jaxmh import _checks, diagnostics, models as _models, prior_checks
 from jaxmh.data import GroupedData
 from jaxmh.kernels.random_walk import rwm
 from jaxmh.fitting import METHODS, fit
@@ -37,6 +37,7 @@ class ModelFit(NamedTuple):
     alpha_mean: np.ndarray
     beta_mean: np.ndarray
     result: Result
+    priors: Mapping | None = None
 
 
 class Comparison(NamedTuple):
@@ -110,6 +111,7 @@ def compare(
     num_warmup: int = 2000,
     step_sizes: Mapping[str, float] | None = None,
     method: str = "rwm",
+    priors: str = "auto",
 ) -> Comparison:
     """Fit several models to ``data`` with the tutorial's sampler and score them.
 
@@ -134,6 +136,11 @@ def compare(
         ``"rwm"`` (the tutorial's untuned sampler), ``"adaptive"`` or
         ``"blocked"`` (see :func:`jaxmh.fit`; a model without groups, such
         as the pooled one, falls back from ``"blocked"`` to ``"adaptive"``).
+    priors
+        ``"auto"`` (default): every model's priors scaled to the data
+        (:mod:`jaxmh.default_priors`); ``"tutorial"``: the tutorial's, for
+        data of the tutorial's scale (as ``jaxmh compare`` does on the
+        tutorial's data).
 
     Returns
     -------
@@ -161,7 +168,7 @@ def compare(
                 )
     fits = []
     for m, name in enumerate(models):
-        model = MODEL_BUILDERS[name](data)
+        model = MODEL_BUILDERS[name](data, priors=priors)
         k_init, k_run = jax.random.split(jax.random.fold_in(key, m))
         start = time.perf_counter()
         if method == "rwm":
@@ -175,6 +182,7 @@ def compare(
                          num_warmup=num_warmup, step_size=sizes[name])
         jax.block_until_ready(result)
         seconds = time.perf_counter() - start
+        result = result._replace(prior_bounds=prior_checks.model_bounds(model))
         rhat, ess = _worst_diagnostics(result.draws)
         alpha = _group_means(result.draws, "alpha", data.num_groups)
         beta = _group_means(result.draws, "beta", data.num_groups)
@@ -190,5 +198,6 @@ def compare(
             alpha_mean=alpha,
             beta_mean=beta,
             result=result,
+            priors=model.priors,
         ))
     return Comparison(data, truth, tuple(fits))

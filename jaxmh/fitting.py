@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _flat, _loop, adaptation, checkpoints, devices
+from jaxmh import _checks, _flat, _loop, adaptation, checkpoints, devices, prior_checks
 from jaxmh import progress as progress_mod
 from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
 from jaxmh.models.base import Model
@@ -105,6 +105,15 @@ class Plan(NamedTuple):
     emit: Callable = _loop.identity  # state position -> the position users see (unravel, if flat)
 
 
+def _units(model: Model, one: dict) -> dict | None:
+    """Each coordinate's typical scale (:attr:`Model.start_scale`, 1 where it says nothing), or ``None``
+    when the model gives none (all 1)."""
+    scales = model.start_scale or {}
+    if not isinstance(one, dict) or not any(float(v) != 1.0 for v in scales.values()):
+        return None
+    return {k: np.full(np.shape(v), float(scales.get(k, 1.0))) for k, v in one.items()}
+
+
 def plan(model: Model, method: str, positions: dict, start: float, num_warmup: int, data: Any = None,
          step_fn: Callable | None = None, states: Any = None) -> Plan:
     """Kernel states and step functions for ``method`` on ``model`` (chains on axis 0).
@@ -116,6 +125,7 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
     num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
     dtype = jnp.result_type(float)
     one = jax.tree.map(lambda v: v[0], positions)
+    unit = _units(model, one)
     emit, logdensity = _loop.identity, model.logdensity
     fns = _flat.ravel_fns(one) if method in ("rwm", "adaptive") and step_fn is None and states is None \
         and data is None else None
@@ -123,7 +133,11 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
         ravel, emit = fns
         logdensity = _flat.FlatLogdensity(model.logdensity, emit)
         positions, one = jax.vmap(ravel)(positions), ravel(one)
-    initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
+        unit = None if unit is None else np.concatenate([np.ravel(u) for u in jax.tree_util.tree_leaves(unit)])
+    if method == "rwm" or unit is None:  # the tutorial's sampler: one sd, whatever the model's scales
+        initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
+    else:
+        initial_sd = jax.tree.map(lambda v, u: jnp.asarray(start * u, dtype), one, unit)
     batch = lambda tree: jax.tree.map(  # noqa: E731
         lambda v: jnp.broadcast_to(v, (num_chains,) + jnp.shape(v)), tree)
     if method in ("rwm", "adaptive"):
@@ -147,7 +161,7 @@ def plan(model: Model, method: str, positions: dict, start: float, num_warmup: i
         fixed = batch(initial_sd)
         params = fixed if data is None else (data, fixed)
         return Plan(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, True, emit)
-    aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims))(positions)
+    aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims, unit))(positions)
     return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, num_warmup), aux, data,
                 _Tuned(scale_fn), False, emit)
 
@@ -262,4 +276,5 @@ def fit(
     if method == "blocked":
         sizes, interweave = tuned
         tuned = dict(sizes, **({"interweave": interweave} if model.split.standardize is not None else {}))
-    return assemble(out, num_chains, num_samples, store, step_size=tuned)
+    result = assemble(out, num_chains, num_samples, store, step_size=tuned)
+    return result._replace(prior_bounds=prior_checks.model_bounds(model))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxmh import _stablemath as stablemath
 
-__all__ = ["normal", "uniform", "half_normal", "half_cauchy"]
+__all__ = ["normal", "uniform", "half_normal", "half_cauchy", "exponential"]
 
 _HALF_LOG_2PI = 0.5 * float(np.log(2 * np.pi))
 _LOG_2 = float(np.log(2.0))
@@ -39,3 +39,9 @@ def half_cauchy(x, scale):
     z = x / safe
     value = _LOG_2_OVER_PI - stablemath.log(safe) - stablemath.log(1.0 + z * z)
     return jnp.where((x >= 0) & (scale > 0), value, -jnp.inf)
+
+
+def exponential(x, rate):
+    """Log-density of the exponential with rate ``rate`` (mean ``1 / rate``) at ``x >= 0``."""
+    safe = jnp.where(rate > 0, rate, 1.0)
+    return jnp.where((x >= 0) & (rate > 0), stablemath.log(safe) - safe * x, -jnp.inf)

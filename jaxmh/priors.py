@@ -1,4 +1,20 @@
-"""Prior distributions that models take as arguments (validated when made)."""
+"""Prior distributions that models take as arguments (validated when made).
+
+Every prior here has
+
+* ``logpdf(x)``: the log-density, ``-inf`` outside the support;
+* ``support``: ``(low, high)``, possibly infinite;
+* ``start(key, shape, scale=False)``: starting values for a sampler inside the
+  support, and ``start_scale(scale=False)`` their typical spread (the unit of
+  :func:`jaxmh.fit`'s initial proposal sd).  The tutorial's starting values
+  (``N(0, 1)`` for locations, ``U(0.5, 5)`` for scales) are those of a prior of
+  scale 3 (the tutorial's ``N(0, 3^2)``); a prior of scale ``s`` starts ``s / 3``
+  times as wide, centred on its location;
+* ``tail(x)``: the prior probability of a value at least as extreme as ``x``
+  (two-sided for locations), used to warn when the data sit far outside what
+  the prior allows;
+* ``str(prior)``: the text :func:`parse` reads back, e.g. ``normal(0, 3)``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +23,29 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from jaxmh import logpdf
 
-__all__ = ["Normal", "Uniform", "HalfNormal", "HalfCauchy", "check", "parse"]
+__all__ = ["Normal", "Uniform", "HalfNormal", "HalfCauchy", "Exponential", "check", "parse", "text",
+           "draw_start", "start_scale"]
+
+#: Starting values of the tutorial (a prior of scale 3): N(0, 1) for locations, U(0.5, 5) for scales.
+_LOCATION_START = (-3.0, 3.0)
+_SCALE_START = (0.5, 5.0)
+
+
+def _location_start(key, shape, loc: float, spread: float):
+    return loc + spread * jax.random.normal(key, shape)
+
+
+def _scale_start(key, shape, spread: float):
+    return spread * jax.random.uniform(key, shape, minval=_SCALE_START[0], maxval=_SCALE_START[1])
+
+
+def _format(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def _finite(value: float, name: str) -> float:
@@ -45,6 +79,20 @@ class Normal:
     def logpdf(self, x):
         return logpdf.normal(x, self.loc, self.scale)
 
+    support = (-math.inf, math.inf)
+
+    def start_scale(self, scale: bool = False) -> float:
+        return self.scale / 3.0
+
+    def start(self, key, shape, scale: bool = False):
+        return _location_start(key, shape, self.loc, self.scale / 3.0)
+
+    def tail(self, x: float) -> float:
+        return math.erfc(abs(x - self.loc) / self.scale / math.sqrt(2.0))
+
+    def __str__(self) -> str:
+        return f"normal({_format(self.loc)}, {_format(self.scale)})"
+
 
 @dataclass(frozen=True)
 class Uniform:
@@ -63,6 +111,30 @@ class Uniform:
     def logpdf(self, x):
         return logpdf.uniform(x, self.low, self.high)
 
+    @property
+    def support(self) -> tuple:
+        return (self.low, self.high)
+
+    def _usual(self, scale: bool) -> bool:  # does the interval hold the tutorial's starting range?
+        low, high = _SCALE_START if scale else _LOCATION_START
+        return self.low <= low and high <= self.high
+
+    def start_scale(self, scale: bool = False) -> float:
+        return 1.0 if self._usual(scale) else 0.8 * (self.high - self.low) / 6.0
+
+    def start(self, key, shape, scale: bool = False):
+        """The tutorial's starting values if the interval holds them, else the middle 80% of it."""
+        if self._usual(scale):
+            return _scale_start(key, shape, 1.0) if scale else _location_start(key, shape, 0.0, 1.0)
+        width = self.high - self.low
+        return jax.random.uniform(key, shape, minval=self.low + 0.1 * width, maxval=self.high - 0.1 * width)
+
+    def tail(self, x: float) -> float:
+        return 1.0 if self.low <= x <= self.high else 0.0
+
+    def __str__(self) -> str:
+        return f"uniform({_format(self.low)}, {_format(self.high)})"
+
 
 @dataclass(frozen=True)
 class HalfNormal:
@@ -75,6 +147,20 @@ class HalfNormal:
 
     def logpdf(self, x):
         return logpdf.half_normal(x, self.scale)
+
+    support = (0.0, math.inf)
+
+    def start_scale(self, scale: bool = False) -> float:
+        return self.scale / 3.0
+
+    def start(self, key, shape, scale: bool = False):
+        return _scale_start(key, shape, self.scale / 3.0)
+
+    def tail(self, x: float) -> float:
+        return math.erfc(max(x, 0.0) / self.scale / math.sqrt(2.0))
+
+    def __str__(self) -> str:
+        return f"half-normal({_format(self.scale)})"
 
 
 @dataclass(frozen=True)
@@ -89,14 +175,80 @@ class HalfCauchy:
     def logpdf(self, x):
         return logpdf.half_cauchy(x, self.scale)
 
+    support = (0.0, math.inf)
+
+    def start_scale(self, scale: bool = False) -> float:
+        return self.scale / 3.0
+
+    def start(self, key, shape, scale: bool = False):
+        return _scale_start(key, shape, self.scale / 3.0)
+
+    def tail(self, x: float) -> float:
+        return 1.0 - 2.0 / math.pi * math.atan(max(x, 0.0) / self.scale)
+
+    def __str__(self) -> str:
+        return f"half-cauchy({_format(self.scale)})"
+
+
+@dataclass(frozen=True)
+class Exponential:
+    """Exponential on ``[0, inf)`` with rate ``rate`` (mean ``1 / rate``), as in R, Stan and NumPyro."""
+
+    rate: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "rate", _positive(self.rate, "Exponential rate"))
+
+    def logpdf(self, x):
+        return logpdf.exponential(x, self.rate)
+
+    support = (0.0, math.inf)
+
+    def start_scale(self, scale: bool = False) -> float:
+        return 1.0 / self.rate / 3.0
+
+    def start(self, key, shape, scale: bool = False):
+        return _scale_start(key, shape, 1.0 / self.rate / 3.0)
+
+    def tail(self, x: float) -> float:
+        return math.exp(-self.rate * max(x, 0.0))
+
+    def __str__(self) -> str:
+        return f"exponential({_format(self.rate)})"
+
 
 def sum_logpdf(prior, x):
     """Sum of ``prior.logpdf`` over all elements of ``x``."""
     return jnp.sum(prior.logpdf(x))
 
 
-_PRIORS = (Normal, Uniform, HalfNormal, HalfCauchy)
-_SPELLINGS = {"normal": Normal, "uniform": Uniform, "halfnormal": HalfNormal, "halfcauchy": HalfCauchy}
+_PRIORS = (Normal, Uniform, HalfNormal, HalfCauchy, Exponential)
+_SPELLINGS = {"normal": Normal, "uniform": Uniform, "halfnormal": HalfNormal, "halfcauchy": HalfCauchy,
+              "exponential": Exponential}
+
+
+def text(prior: Any) -> str:
+    """How a prior is written in headers and on the command line (``str`` for this module's priors)."""
+    return str(prior) if isinstance(prior, _PRIORS) else repr(prior)
+
+
+def draw_start(prior: Any, key: jax.Array, shape: tuple, scale: bool = False) -> jax.Array:
+    """Starting values inside ``prior``'s support (see the module docstring).
+
+    A prior of another kind (any object with ``logpdf``) may define
+    ``start(key, shape, scale)``; otherwise it gets the tutorial's starting
+    values, ``N(0, 1)`` for locations and ``U(0.5, 5)`` for scales.
+    """
+    start = getattr(prior, "start", None)
+    if callable(start):
+        return start(key, shape, scale=scale)
+    return _scale_start(key, shape, 1.0) if scale else _location_start(key, shape, 0.0, 1.0)
+
+
+def start_scale(prior: Any, scale: bool = False) -> float:
+    """The typical spread of :func:`draw_start`'s values (1 for a prior without ``start_scale``)."""
+    method = getattr(prior, "start_scale", None)
+    return float(method(scale)) if callable(method) else 1.0
 
 
 def check(prior: Any, name: str, *, scale: bool = False) -> Any:
@@ -110,8 +262,8 @@ def check(prior: Any, name: str, *, scale: bool = False) -> Any:
         The argument's name, used in the messages (e.g. ``"prior_sigma"``).
     scale
         ``True`` for a scale parameter: a prior of this module must then have
-        its support in ``[0, inf)`` (``HalfNormal``, ``HalfCauchy``, or
-        ``Uniform`` with ``low >= 0``).
+        its support in ``[0, inf)`` (``HalfNormal``, ``HalfCauchy``,
+        ``Exponential``, or ``Uniform`` with ``low >= 0``).
 
     Raises
     ------
@@ -128,7 +280,7 @@ def check(prior: Any, name: str, *, scale: bool = False) -> Any:
     >>> check(Normal(0.0, 1.0), "prior_sigma", scale=True)
     Traceback (most recent call last):
     ...
-    ValueError: prior_sigma is the prior of a scale (> 0): use HalfNormal, HalfCauchy or Uniform with low >= 0, got Normal(loc=0.0, scale=1.0)
+    ValueError: prior_sigma is the prior of a scale (> 0): use HalfNormal, HalfCauchy, Exponential or Uniform with low >= 0, got Normal(loc=0.0, scale=1.0)
     """
     if not isinstance(prior, _PRIORS) and not callable(getattr(prior, "logpdf", None)):
         raise TypeError(
@@ -138,15 +290,16 @@ def check(prior: Any, name: str, *, scale: bool = False) -> Any:
     if scale and isinstance(prior, _PRIORS):
         if isinstance(prior, Normal) or (isinstance(prior, Uniform) and prior.low < 0):
             raise ValueError(
-                f"{name} is the prior of a scale (> 0): use HalfNormal, HalfCauchy or Uniform "
-                f"with low >= 0, got {prior!r}"
+                f"{name} is the prior of a scale (> 0): use HalfNormal, HalfCauchy, Exponential or "
+                f"Uniform with low >= 0, got {prior!r}"
             )
     return prior
 
 
 def parse(text: str) -> Any:
     """A prior from text such as ``"normal(0, 10)"``, ``"uniform(0, 10)"``,
-    ``"half-normal(1)"`` or ``"half-cauchy(5)"`` (case, ``-`` and ``_`` ignored).
+    ``"half-normal(1)"``, ``"half-cauchy(5)"`` or ``"exponential(0.1)"`` (a rate;
+    case, ``-`` and ``_`` ignored).
 
     Examples
     --------
@@ -161,10 +314,10 @@ def parse(text: str) -> Any:
     if kind is None:
         raise ValueError(
             f"cannot read the prior {text!r}: expected normal(loc, scale), uniform(low, high), "
-            "half-normal(scale) or half-cauchy(scale)"
+            "half-normal(scale), half-cauchy(scale) or exponential(rate)"
         )
     args = [a.strip() for a in match.group(2).split(",")] if match.group(2).strip() else []
-    expected = 1 if kind in (HalfNormal, HalfCauchy) else 2
+    expected = 1 if kind in (HalfNormal, HalfCauchy, Exponential) else 2
     if len(args) != expected:
         raise ValueError(f"the prior {text!r} needs {expected} number(s), got {len(args)}")
     values = []

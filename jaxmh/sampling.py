@@ -50,6 +50,10 @@ class Result(NamedTuple):
         the kept draws, a :class:`jaxmh.moments.Moments` (``count``, ``mean``,
         ``variance``); otherwise ``None``.  With ``store="moments"``,
         ``draws`` is ``None``.
+    prior_bounds
+        The finite bounds the model's priors set (:class:`jaxmh.prior_checks.PriorBound`),
+        filled in by :func:`jaxmh.fit`; :func:`jaxmh.summary` warns when the
+        posterior reaches one.
     """
 
     draws: PyTree
@@ -57,6 +61,7 @@ class Result(NamedTuple):
     final_state: Any
     step_size: Any = None
     moments: Moments | None = None
+    prior_bounds: tuple = ()
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).

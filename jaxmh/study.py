@@ -38,7 +38,9 @@ __all__ = ["study", "Study", "ModelStudy", "MODEL_IDS"]
 #: Each model's fixed index: it seeds the model's keys, so a dataset's results for
 #: one model do not depend on which other models are in the study.
 MODEL_IDS = {"pooled": 0, "unpooled": 1, "hierarchical": 2}
-_BUILDERS = {"pooled": pooled, "unpooled": unpooled, "hierarchical": hierarchical}
+#: The study reproduces the tutorial, so its models keep the tutorial's priors.
+_BUILDERS = {"pooled": partial(pooled, priors="tutorial"), "unpooled": partial(unpooled, priors="tutorial"),
+             "hierarchical": partial(hierarchical, priors="tutorial")}
 #: The tutorial's proposal sds, used by ``method="rwm"`` (pooled is not in the tutorial).
 _TUTORIAL_SD = {"pooled": 0.1, "unpooled": 0.125, "hierarchical": 0.1}
 

@@ -8,9 +8,9 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from jaxmh import diagnostics
+from jaxmh import diagnostics, prior_checks
 
-__all__ = ["Summary", "summary", "RHAT_THRESHOLD", "ESS_PER_CHAIN"]
+__all__ = ["Summary", "summary", "convergence_advice", "RHAT_THRESHOLD", "ESS_PER_CHAIN"]
 
 #: R-hat above this flags a parameter (Vehtari et al. 2021).
 RHAT_THRESHOLD = 1.01
@@ -33,14 +33,19 @@ class Summary:
     columns : dict of str -> numpy.ndarray
     num_chains, num_draws : int
     prob : float
+    reached : dict
+        Rows whose posterior reaches a bound of their prior:
+        ``{row: (PriorBound, bound, share of draws at the edge)}``
+        (:func:`jaxmh.prior_checks.reached_bounds`).
     """
 
-    def __init__(self, names, columns, num_chains, num_draws, prob):
+    def __init__(self, names, columns, num_chains, num_draws, prob, reached=None):
         self.names = list(names)
         self.columns = {k: np.asarray(v, dtype=float) for k, v in columns.items()}
         self.num_chains = num_chains
         self.num_draws = num_draws
         self.prob = prob
+        self.reached = dict(reached or {})
 
     def __len__(self) -> int:
         return len(self.names)
@@ -73,21 +78,27 @@ class Summary:
         return out
 
     def table(self, max_rows: int | None = None) -> str:
-        """Aligned text table; ``max_rows`` keeps the first rows and says how many are left out."""
+        """Aligned text table; ``max_rows`` keeps the first rows and says how many are left out.
+
+        Columns with no value at all (quantiles, MCSE and ESS of a ``store="moments"``
+        run, which need the draws) are left out, and a line says why.
+        """
         lo, hi = 100 * (1 - self.prob) / 2, 100 * (1 + self.prob) / 2
-        heads = ["", "mean", "sd", f"{lo:g}%", f"{hi:g}%", "mcse", "ess_bulk", "ess_tail", "r_hat"]
+        spec = [("mean", "mean", ".3f"), ("sd", "sd", ".3f"), (f"{lo:g}%", "lower", ".3f"),
+                (f"{hi:g}%", "upper", ".3f"), ("mcse", "mcse_mean", ".3f"), ("ess_bulk", "ess_bulk", ".0f"),
+                ("ess_tail", "ess_tail", ".0f"), ("r_hat", "rhat", ".3f")]
+        shown_cols = [c for c in spec if len(self) == 0 or not np.all(np.isnan(self.columns[c[1]]))]
         width = max([len(n) for n in self.names] + [4])
-        line = f"{heads[0]:>{width}}" + "".join(f"{h:>10}" for h in heads[1:])
-        rows = [line]
+        rows = [f"{'':>{width}}" + "".join(f"{head:>10}" for head, _, _ in shown_cols)]
         shown = self.names if max_rows is None else self.names[:max_rows]
         for i, name in enumerate(shown):
-            c = {k: v[i] for k, v in self.columns.items()}
-            rows.append(
-                f"{name:>{width}}{c['mean']:>10.3f}{c['sd']:>10.3f}{c['lower']:>10.3f}{c['upper']:>10.3f}"
-                f"{c['mcse_mean']:>10.3f}{c['ess_bulk']:>10.0f}{c['ess_tail']:>10.0f}{c['rhat']:>10.3f}"
-            )
+            rows.append(f"{name:>{width}}" + "".join(f"{self.columns[key][i]:>10{fmt}}"
+                                                     for _, key, fmt in shown_cols))
         if len(shown) < len(self.names):
             rows.append(f"{'':>{width}}  ... {len(self.names) - len(shown)} more rows")
+        if len(shown_cols) < len(spec):
+            rows.append("(only running moments were kept (store='moments'): quantiles, MCSE and ESS need "
+                        "the draws; R-hat is Gelman-Rubin's from chain means and variances)")
         return "\n".join(rows)
 
     def __str__(self) -> str:
@@ -104,7 +115,8 @@ def _scalar_rows(name: str, shape: tuple) -> list[str]:
     return [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
 
 
-def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Summary:
+def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
+            prior_bounds: Any = None) -> Summary:
     """Summarise draws: mean, sd, central interval, MCSE, bulk/tail ESS and R-hat.
 
     Parameters
@@ -116,12 +128,18 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
         Probability mass of the central interval (default 0.9: 5% and 95%).
     warn
         Emit one ``UserWarning`` listing parameters with R-hat > 1.01 or bulk or
-        tail ESS < 100 per chain.
+        tail ESS < 100 per chain, and a :class:`jaxmh.prior_checks.PriorWarning`
+        naming the parameters whose posterior reaches a bound of its prior (then
+        the convergence warning does not advise running longer: the prior is the
+        problem).
+    prior_bounds
+        The priors' bounds to check (default: the result's ``prior_bounds``,
+        which :func:`jaxmh.fit` fills in from the model).
 
     Returns
     -------
     Summary
-        Prints as an aligned table; ``.to_dict()``; ``.flagged``.
+        Prints as an aligned table; ``.to_dict()``; ``.flagged``; ``.reached``.
 
     Examples
     --------
@@ -134,6 +152,8 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
     if not (isinstance(prob, (int, float)) and 0 < prob < 1):
         raise ValueError(f"prob must be a number in (0, 1), got {prob!r}")
     moments = getattr(result_or_draws, "moments", None)
+    if prior_bounds is None:
+        prior_bounds = getattr(result_or_draws, "prior_bounds", ())
     if draws is None and moments is not None:
         out = _from_moments(moments, prob)
         if warn:
@@ -171,7 +191,9 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True) -> Su
     if len(shapes) != 1:
         raise ValueError(f"all parameters need the same (chain, draw) shape, got {sorted(shapes)}")
     num_chains, num_draws = shapes.pop()
-    out = Summary(names, {k: np.concatenate(v) for k, v in cols.items()}, num_chains, num_draws, prob)
+    reached = prior_checks.reached_bounds(dict(items), prior_bounds) if prior_bounds else {}
+    out = Summary(names, {k: np.concatenate(v) for k, v in cols.items()}, num_chains, num_draws, prob,
+                  reached)
     if warn:
         _warn(out)
     return out
@@ -202,7 +224,18 @@ def _from_moments(moments: Any, prob: float) -> Summary:
                    int(count[0]) if count.size else 0, prob)
 
 
+def convergence_advice(out: Summary) -> str:
+    """What to do about failed convergence checks: widen the priors if the posterior reaches
+    a prior bound (running longer cannot help then), otherwise run longer."""
+    if out.reached:
+        return ("The posterior reaches a bound of its prior (see the prior warning): widen those priors; "
+                "running longer will not help.")
+    return "Run longer chains or a better-tuned sampler before trusting these numbers."
+
+
 def _warn(out: Summary) -> None:
+    if out.reached:
+        warnings.warn(prior_checks.describe_reached(out.reached), prior_checks.PriorWarning, stacklevel=3)
     if out.flagged:
         flagged = out.flagged
         num_chains = out.num_chains
@@ -221,7 +254,7 @@ def _warn(out: Summary) -> None:
         warnings.warn(
             f"{len(flagged)} of {len(out)} parameters fail the convergence checks "
             f"(R-hat > {RHAT_THRESHOLD} or bulk/tail ESS < {ESS_PER_CHAIN} x {num_chains} chains): "
-            f"{listed}{more}. Run longer chains or a better-tuned sampler before trusting these numbers.",
+            f"{listed}{more}. {convergence_advice(out)}",
             UserWarning,
             stacklevel=3,
         )

@@ -130,7 +130,7 @@ def test_api_zero_or_negative_prior_scales(make, message):
 ])
 def test_api_a_prior_that_is_not_a_prior_names_the_argument(build, name):
     data, _ = jaxmh.datasets.tutorial()
-    for bad in (1.0, "half-normal(1)", None):
+    for bad in (1.0, "half-normal(1)", object()):  # (None means "the default prior")
         with pytest.raises(TypeError, match=f"{name} must be a prior"):
             build(data, bad)
 
@@ -227,7 +227,7 @@ def test_cli_columns_must_be_named_for_a_csv(tmp_path, capsys):
 
 def test_cli_missing_file(tmp_path, capsys):
     assert_one_line_error(*run_fit(capsys, [str(tmp_path / "nope.csv"), *COLUMNS]), "nope.csv", "not found")
-    assert_one_line_error(*run_fit(capsys, [str(tmp_path / "nope.csv")]), "nope.csv", "radon, tutorial")
+    assert_one_line_error(*run_fit(capsys, [str(tmp_path / "nope.csv")]), "nope.csv", "radon, reaction_times, tutorial")
 
 
 def test_cli_netcdf_without_arviz(tmp_path, capsys, monkeypatch):

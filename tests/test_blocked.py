@@ -20,7 +20,7 @@ from jaxmh.models import GroupSplit, Model
 @pytest.mark.parametrize("name", ["unpooled", "hierarchical"])
 def test_split_adds_up_to_the_log_density(x64, seed_r, name):
     data, _ = seed_r
-    model = getattr(jaxmh.models, name)(data)
+    model = getattr(jaxmh.models, name)(data, priors="tutorial")
     params = model.init(jax.random.key(3), 20)
     for c in range(20):
         p = jax.tree.map(lambda v: v[c], params)
@@ -33,7 +33,7 @@ def test_split_adds_up_to_the_log_density(x64, seed_r, name):
 def test_group_terms_involve_only_their_own_group(x64, seed_r):
     """d group_logdensity[g] / d alpha[h] is zero for h != g: no group uses another's terms."""
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     p = jax.tree.map(lambda v: v[0], model.init(jax.random.key(0), 1))
     for leaf in ("alpha", "beta"):
         jac = jax.jacfwd(lambda v: model.split.group_logdensity({**p, leaf: v}))(p[leaf])
@@ -47,7 +47,7 @@ def test_group_terms_involve_only_their_own_group(x64, seed_r):
 
 def test_standardize_inverts_and_its_logdet_is_the_jacobian(x64, seed_r):
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     p = jax.tree.map(lambda v: v[1], model.init(jax.random.key(5), 2))
     z, logdet = model.split.standardize(p)
     back = model.split.unstandardize(z, p)
@@ -188,7 +188,7 @@ def _flat(result) -> np.ndarray:
 
 def test_blocked_agrees_with_a_long_independent_run(seed_r):
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     short = jaxmh.fit(jax.random.key(1), model, method="blocked", num_chains=16,
                       num_samples=5000, num_warmup=2000)
     long = jaxmh.fit(jax.random.key(3), model, method="blocked", num_chains=64,
@@ -211,7 +211,7 @@ def test_blocked_and_adaptive_agree_with_each_other_and_with_ols(seed_r):
     from conftest import ols_by_group
 
     data, _ = seed_r
-    model = jaxmh.models.unpooled(data)
+    model = jaxmh.models.unpooled(data, priors="tutorial")
     blocked_run = jaxmh.fit(jax.random.key(1), model, method="blocked", num_chains=16,
                             num_samples=4000, num_warmup=1000)
     adaptive_run = jaxmh.fit(jax.random.key(2), model, method="adaptive", num_chains=128,
@@ -230,7 +230,7 @@ def test_blocked_and_adaptive_agree_with_each_other_and_with_ols(seed_r):
 
 def test_build_kernel_is_pure_and_jittable(seed_r):
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     p = jax.tree.map(lambda v: v[0], model.init(jax.random.key(0), 1))
     state = init(p, model.split)
     sizes = {k: 0.1 for k in p}
@@ -247,7 +247,7 @@ def test_build_kernel_is_pure_and_jittable(seed_r):
 
 def test_blocked_rejects_bad_arguments(seed_r):
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     sizes = {k: 0.1 for k in ("alpha", "beta", "mu_alpha", "mu_beta", "sigma_alpha", "sigma_beta", "sigma")}
     with pytest.raises(TypeError, match="GroupSplit"):
         blocked(None, sizes)

@@ -116,7 +116,7 @@ def _interrupt_after(monkeypatch, phase, calls):
 
 @pytest.mark.parametrize("phase", ["_warmup_chunk", "_sample_chunk"])
 def test_fit_resumes_from_warmup_or_sampling_checkpoint(seed_r, tmp_path, monkeypatch, phase):
-    model = jaxmh.models.hierarchical(seed_r[0])
+    model = jaxmh.models.hierarchical(seed_r[0], priors="tutorial")
     settings = dict(num_chains=3, num_samples=300, num_warmup=200, checkpoint_every=40, store="both")
     path = tmp_path / "fit.npz"
     with monkeypatch.context() as m:

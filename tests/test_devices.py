@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     import jaxmh
 
     data = jaxmh.data.from_csv(sys.argv[2], x="x", y="y", group="i")
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     out = {"devices": np.asarray(jax.device_count())}
     # a fixed kernel through sample(): 6 chains, padded to 8 over 4 devices
     kernel = jaxmh.rwm(model.logdensity, 0.1)

@@ -47,13 +47,13 @@ def test_adaptive_tunes_scales_to_the_target_and_samples_it(x64):
 
 def test_fit_defaults_and_tuned_scales(seed_r):
     data, _ = seed_r
-    hier = jaxmh.models.hierarchical(data)
+    hier = jaxmh.models.hierarchical(data, priors="tutorial")
     result = jaxmh.fit(jax.random.key(1), hier, num_samples=50, num_warmup=100)
     assert result.draws["alpha"].shape == (4, 50, 75)
     assert set(result.step_size) == {"alpha", "beta", "mu_alpha", "mu_beta", "sigma_alpha",
                                      "sigma_beta", "sigma", "interweave"}  # blocked by default
     assert result.step_size["alpha"].shape == (4, 75)
-    pooled = jaxmh.fit(jax.random.key(1), jaxmh.models.pooled(data), num_samples=50, num_warmup=100)
+    pooled = jaxmh.fit(jax.random.key(1), jaxmh.models.pooled(data, priors="tutorial"), num_samples=50, num_warmup=100)
     assert set(pooled.step_size) == {"alpha", "beta", "sigma"}
     rwm = jaxmh.fit(jax.random.key(1), hier, method="rwm", num_samples=50, num_warmup=10, step_size=0.1)
     assert np.all(np.asarray(rwm.step_size["sigma"]) == np.float32(0.1))
@@ -62,7 +62,7 @@ def test_fit_defaults_and_tuned_scales(seed_r):
 def test_fit_rwm_is_the_tutorial_sampler(seed_r):
     """method='rwm' with step 0.1 draws exactly what jaxmh.sample with jaxmh.rwm(model, 0.1) draws."""
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     key = jax.random.key(7)
     via_fit = jaxmh.fit(key, model, method="rwm", num_chains=2, num_samples=30, num_warmup=5)
     k_init, _, k_run = jax.random.split(key, 3)
@@ -74,7 +74,7 @@ def test_fit_rwm_is_the_tutorial_sampler(seed_r):
 
 def test_fit_rejects_bad_arguments(seed_r):
     data, _ = seed_r
-    model = jaxmh.models.pooled(data)
+    model = jaxmh.models.pooled(data, priors="tutorial")
     with pytest.raises(ValueError, match="method"):
         jaxmh.fit(jax.random.key(0), model, method="nuts")
     with pytest.raises(ValueError, match="groups"):

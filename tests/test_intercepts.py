@@ -62,7 +62,7 @@ def test_logdensity_matches_scipy_over_raw_rows(x64):
 def test_group_terms_hold_only_their_own_group(x64):
     """Changing alpha[g] changes only entry g of group_logdensity (what the blocked sampler relies on)."""
     data = _data()
-    model = jaxmh.models.intercepts(data)
+    model = jaxmh.models.intercepts(data, priors="tutorial")
     p = jax.tree.map(lambda v: np.asarray(v[0], np.float64), model.init(jax.random.key(0), 1))
     base = np.asarray(model.split.group_logdensity(p))
     for g in range(6):
@@ -96,7 +96,7 @@ def test_blocked_sampler_agrees_with_joint_random_walk():
 
 def test_intercepts_on_radon_has_the_shape_users_expect():
     data, counties = jaxmh.datasets.radon()
-    model = jaxmh.models.intercepts(data)
+    model = jaxmh.models.intercepts(data, priors="tutorial")
     assert model.name == "intercepts" and model.group_params == ("alpha",) and model.num_groups == 85
     start = model.init(jax.random.key(0), 3)
     assert start["alpha"].shape == (3, 85) and start["beta"].shape == (3,)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,10 +139,10 @@ def _edge_points(num_groups, kind):
     return {k: np.stack([p[k] for p in points]) for k in points[0]}
 
 
-_MODELS = {
-    "pooled": (jaxmh.models.pooled, _ref_pooled),
-    "unpooled": (jaxmh.models.unpooled, _ref_unpooled),
-    "hierarchical": (jaxmh.models.hierarchical, _ref_hierarchical),
+_MODELS = {  # the tutorial's models with the tutorial's priors, which the references spell out
+    "pooled": (functools.partial(jaxmh.models.pooled, priors="tutorial"), _ref_pooled),
+    "unpooled": (functools.partial(jaxmh.models.unpooled, priors="tutorial"), _ref_unpooled),
+    "hierarchical": (functools.partial(jaxmh.models.hierarchical, priors="tutorial"), _ref_hierarchical),
 }
 
 
@@ -273,7 +275,7 @@ def test_model_argument_validation(seed_r):
     data, _ = seed_r
     with pytest.raises(TypeError, match="GroupedData"):
         jaxmh.models.unpooled({"x": data.x, "y": data.y, "group": data.group})
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     with pytest.raises(ValueError, match="num_chains"):
         model.init(jax.random.key(0), 0)
     with pytest.raises(TypeError, match="num_chains"):
@@ -296,7 +298,7 @@ def unpooled_fit(seed_r):
     """
     data, _ = seed_r
     ols = ols_by_group(data)
-    model = jaxmh.models.unpooled(data)
+    model = jaxmh.models.unpooled(data, priors="tutorial")
     c = 2.38 / np.sqrt(2 * data.num_groups + 1)
     step = {
         "alpha": jnp.asarray(c * ols["se_alpha"], jnp.float32),
@@ -346,7 +348,7 @@ def test_pooled_posterior_mean_equals_pooled_ols(seed_r):
     coef, rss, *_ = np.linalg.lstsq(X, data.y, rcond=None)
     s2 = rss[0] / (data.num_obs - 2)
     se = np.sqrt(np.diag(s2 * np.linalg.inv(X.T @ X)))
-    model = jaxmh.models.pooled(data)
+    model = jaxmh.models.pooled(data, priors="tutorial")
     c = 2.38 / np.sqrt(3)
     kernel = jaxmh.rwm(model.logdensity, {"alpha": c * se[0], "beta": c * se[1],
                                           "sigma": c * np.sqrt(s2 / (2 * data.num_obs))})
@@ -371,7 +373,7 @@ def test_hierarchical_beats_unpooled_rmse_on_the_r_dataset(seed_r, unpooled_fit)
     """
     data, truth = seed_r
     ols, unpooled = unpooled_fit
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     c = 2.38 / np.sqrt(2 * data.num_groups + 5)
     scales = dict(alpha=0.75, beta=0.8, mu_alpha=0.15, mu_beta=0.15, sigma_alpha=0.15,
                   sigma_beta=0.15, sigma=0.1)  # rough posterior sds

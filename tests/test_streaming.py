@@ -44,7 +44,7 @@ def test_streaming_moments_equal_moments_of_stored_draws(x64, thin):
 
 def test_streaming_moments_of_blocked_fit_equal_stored(x64, seed_r):
     data, _ = seed_r
-    model = jaxmh.models.hierarchical(data)
+    model = jaxmh.models.hierarchical(data, priors="tutorial")
     both = jaxmh.fit(jax.random.key(1), model, num_samples=400, num_warmup=200, store="both")
     _assert_moments_close(both.moments, moments_from_draws(both.draws))
     only = jaxmh.fit(jax.random.key(1), model, num_samples=400, num_warmup=200, store="moments")
@@ -103,7 +103,7 @@ def test_chunked_run_is_bitwise_the_unchunked_run(every):
 
 @pytest.mark.parametrize("method", ["rwm", "adaptive", "blocked"])
 def test_chunked_fit_is_bitwise_the_unchunked_fit(seed_r, method):
-    model = jaxmh.models.hierarchical(seed_r[0])
+    model = jaxmh.models.hierarchical(seed_r[0], priors="tutorial")
     settings = dict(method=method, num_chains=2, num_samples=150, num_warmup=120)
     whole = jaxmh.fit(jax.random.key(5), model, **settings)
     chunked = jaxmh.fit(jax.random.key(5), model, checkpoint_every=50, **settings)
@@ -116,7 +116,7 @@ def test_adapted_chains_do_not_depend_on_how_many_run(seed_r):
     Not a guarantee for every pair of chain counts: XLA may associate the blocked
     sampler's sum over groups differently for other batch sizes (docs/design.md).
     """
-    model = jaxmh.models.hierarchical(seed_r[0])
+    model = jaxmh.models.hierarchical(seed_r[0], priors="tutorial")
     for method in ("adaptive", "blocked"):
         many = jaxmh.fit(jax.random.key(3), model, method=method, num_chains=8, num_samples=100,
                          num_warmup=200)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, Mapping
 
-from jaxmh import priors
+from jaxmh import default_priors, prior_checks, priors
 from jaxmh.data import GroupedData
 
 
@@ -14,6 +15,50 @@ def check_priors(locations: dict[str, Any], scales: dict[str, Any]) -> None:
         priors.check(prior, name)
     for name, prior in scales.items():
         priors.check(prior, name, scale=True)
+
+
+def is_scale(model: str, name: str) -> bool:
+    """Whether parameter ``name`` of ``model`` is a scale (a standard deviation)."""
+    role = default_priors.ROLES[model][name]
+    return role == "sigma" or role.startswith("sd_")
+
+
+def model_priors(model: str, data: Any, scheme: str | Mapping | None, given: Mapping[str, Any]) -> dict:
+    """The builder's priors (:func:`jaxmh.default_priors.resolve`), checked, with a warning on conflict.
+
+    ``given`` maps parameter names to the builder's ``prior_*`` arguments.
+    The warning (a :class:`jaxmh.prior_checks.PriorWarning`) says when the
+    data's rough estimates are far outside what the priors allow.
+    """
+    from jaxmh.models._regression import GroupStats
+
+    if not isinstance(data, (GroupedData, GroupStats)):
+        raise TypeError(
+            f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
+            "build one with GroupedData(x, y, group) or jaxmh.data.from_csv"
+        )
+    chosen = default_priors.resolve(model, data, scheme, given)
+    check_priors({f"prior_{k}": v for k, v in chosen.items() if not is_scale(model, k)},
+                 {f"prior_{k}": v for k, v in chosen.items() if is_scale(model, k)})
+    if isinstance(data, GroupedData):
+        found = prior_checks.conflicts(chosen, default_priors.ROLES[model], default_priors.rough_estimates(data))
+        if found:
+            warnings.warn("prior-data conflict: " + "; ".join(found) + ". The priors do not fit the scale "
+                          "of the data: use the data-scaled defaults (priors='auto'; --priors auto on the command line) "
+                          "or priors that allow these values.", prior_checks.PriorWarning, stacklevel=3)
+    return chosen
+
+
+def scale_params(model: str) -> tuple:
+    return tuple(k for k in default_priors.ROLES[model] if is_scale(model, k))
+
+
+def start_scales(model: str, chosen: Mapping[str, Any], extra: Mapping[str, str] = {}) -> dict:
+    """``{parameter: spread of its starting values}``; ``extra`` maps group parameters to the
+    parameter whose prior sets their starting values."""
+    out = {k: priors.start_scale(p, is_scale(model, k)) for k, p in chosen.items()}
+    out.update({k: out[v] for k, v in extra.items()})
+    return out
 
 
 def check_groups(data: Any, model: str, minimum: int = 2) -> GroupedData:
@@ -32,18 +77,5 @@ def check_groups(data: Any, model: str, minimum: int = 2) -> GroupedData:
 
 
 def draw_start(prior: Any, key, shape: tuple, scale: bool = False):
-    """Starting values inside ``prior``'s support.
-
-    The usual draws (standard normal for locations, ``U(0.5, 5)`` for scales),
-    unless the prior is a ``Uniform`` that does not contain their range: then
-    uniform over the middle 80% of its interval.
-    """
-    import jax
-
-    from jaxmh.models import _common
-
-    low, high = (0.5, 5.0) if scale else (-3.0, 3.0)
-    if isinstance(prior, priors.Uniform) and not (prior.low <= low and high <= prior.high):
-        width = prior.high - prior.low
-        return jax.random.uniform(key, shape, minval=prior.low + 0.1 * width, maxval=prior.high - 0.1 * width)
-    return (_common.draw_scales if scale else _common.draw_locations)(key, shape)
+    """Starting values inside ``prior``'s support (:func:`jaxmh.priors.draw_start`)."""
+    return priors.draw_start(prior, key, shape, scale)

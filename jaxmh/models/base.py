@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 
@@ -61,6 +61,15 @@ class Model(NamedTuple):
     split
         A :class:`GroupSplit` of ``logdensity`` for group-blocked samplers, or
         ``None`` when the model has no per-group parameters.
+    priors
+        ``{parameter: prior}`` for the parameters with a prior of their own
+        (printed in headers; their bounds are checked after sampling).
+    scale_params
+        The parameters that are scales (their own lower bound is 0).
+    start_scale
+        ``{parameter: typical spread}`` of the starting values; the tuned
+        samplers of :func:`jaxmh.fit` start their proposal sds at
+        ``step_size`` times it, so data of any scale start well.
     """
 
     name: str
@@ -69,3 +78,6 @@ class Model(NamedTuple):
     group_params: tuple
     num_groups: int
     split: GroupSplit | None = None
+    priors: Mapping[str, Any] | None = None
+    scale_params: tuple = ()
+    start_scale: Mapping[str, float] | None = None

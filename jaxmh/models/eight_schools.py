@@ -126,7 +126,10 @@ def eight_schools(
         }
 
     split = GroupSplit((name,), group_logdensity, global_logdensity, standardize, unstandardize)
-    return Model("eight_schools", logdensity, init, (name,), num_schools, split)
+    priors = {"mu": prior_mu, "tau": prior_tau}
+    spread = {"mu": _inputs.priors.start_scale(prior_mu), "tau": _inputs.priors.start_scale(prior_tau, True)}
+    spread[name] = spread["mu"] if centered else 1.0
+    return Model("eight_schools", logdensity, init, (name,), num_schools, split, priors, ("tau",), spread)
 
 
 def with_theta(result_or_draws: Any) -> Any:

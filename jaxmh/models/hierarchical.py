@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import jax
 import jax.numpy as jnp
 
@@ -9,7 +11,6 @@ from jaxmh import logpdf
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import GroupSplit, Model
-from jaxmh.priors import Normal, Uniform
 from jaxmh import _stablemath as stablemath
 
 __all__ = ["hierarchical"]
@@ -18,24 +19,41 @@ __all__ = ["hierarchical"]
 def hierarchical(
     data: GroupedData,
     *,
-    prior_mu_alpha=Normal(0.0, 3.0),
-    prior_mu_beta=Normal(0.0, 3.0),
-    prior_sigma_alpha=Uniform(0.0, 10.0),
-    prior_sigma_beta=Uniform(0.0, 10.0),
-    prior_sigma=Uniform(0.0, 10.0),
+    priors: str | Mapping[str, Any] = "auto",
+    prior_mu_alpha: Any = None,
+    prior_mu_beta: Any = None,
+    prior_sigma_alpha: Any = None,
+    prior_sigma_beta: Any = None,
+    prior_sigma: Any = None,
 ) -> Model:
     """The tutorial's hierarchical model.
 
     ``y_ij ~ N(alpha_i + beta_i x_ij, sigma^2)``, ``alpha_i ~ N(mu_alpha, sigma_alpha^2)``,
-    ``beta_i ~ N(mu_beta, sigma_beta^2)``; priors default to the tutorial's:
-    ``mu_alpha, mu_beta ~ N(0, 3^2)`` and ``sigma_alpha, sigma_beta, sigma ~ U(0, 10)``.
+    ``beta_i ~ N(mu_beta, sigma_beta^2)``.
 
-    Parameters of the model: ``alpha``, ``beta`` (shape ``(G,)``), ``mu_alpha``,
-    ``mu_beta``, ``sigma_alpha``, ``sigma_beta``, ``sigma`` (scalars).
+    Parameters
+    ----------
+    data
+        The grouped data (at least 2 groups).
+    priors
+        ``"auto"`` (default): weakly informative priors scaled to the data
+        (:mod:`jaxmh.default_priors`); ``"tutorial"``: the tutorial's,
+        ``mu_alpha, mu_beta ~ N(0, 3^2)`` and ``sigma_alpha, sigma_beta, sigma ~ U(0, 10)``;
+        or a dict ``{parameter: prior}`` replacing some of the defaults.
+    prior_mu_alpha, prior_mu_beta, prior_sigma_alpha, prior_sigma_beta, prior_sigma
+        Replace one prior (:mod:`jaxmh.priors`; scale priors on ``[0, inf)``).
+
+    Returns
+    -------
+    Model
+        Parameters ``alpha``, ``beta`` (shape ``(G,)``), ``mu_alpha``, ``mu_beta``,
+        ``sigma_alpha``, ``sigma_beta``, ``sigma`` (scalars); ``model.priors`` holds the priors used.
     """
-    _inputs.check_priors({"prior_mu_alpha": prior_mu_alpha, "prior_mu_beta": prior_mu_beta},
-                         {"prior_sigma_alpha": prior_sigma_alpha, "prior_sigma_beta": prior_sigma_beta,
-                          "prior_sigma": prior_sigma})
+    chosen = _inputs.model_priors("hierarchical", data, priors, {
+        "mu_alpha": prior_mu_alpha, "mu_beta": prior_mu_beta, "sigma_alpha": prior_sigma_alpha,
+        "sigma_beta": prior_sigma_beta, "sigma": prior_sigma})
+    prior_mu_alpha, prior_mu_beta = chosen["mu_alpha"], chosen["mu_beta"]
+    prior_sigma_alpha, prior_sigma_beta, prior_sigma = chosen["sigma_alpha"], chosen["sigma_beta"], chosen["sigma"]
     if not isinstance(data, _regression.GroupStats):
         _inputs.check_groups(data, "hierarchical")
     stats = _common.stats_of(data)
@@ -74,16 +92,18 @@ def hierarchical(
     def init(key: jax.Array, num_chains: int) -> dict:
         key, num_chains = _common.check_init_args(key, num_chains)
         k = jax.random.split(key, 7)
-        loc, scale = _common.draw_locations, _common.draw_scales
+        start = _inputs.draw_start
         return {
-            "alpha": loc(k[0], (num_chains, num_groups)),
-            "beta": loc(k[1], (num_chains, num_groups)),
-            "mu_alpha": loc(k[2], (num_chains,)),
-            "mu_beta": loc(k[3], (num_chains,)),
-            "sigma_alpha": scale(k[4], (num_chains,)),
-            "sigma_beta": scale(k[5], (num_chains,)),
-            "sigma": scale(k[6], (num_chains,)),
+            "alpha": start(prior_mu_alpha, k[0], (num_chains, num_groups)),
+            "beta": start(prior_mu_beta, k[1], (num_chains, num_groups)),
+            "mu_alpha": start(prior_mu_alpha, k[2], (num_chains,)),
+            "mu_beta": start(prior_mu_beta, k[3], (num_chains,)),
+            "sigma_alpha": start(prior_sigma_alpha, k[4], (num_chains,), scale=True),
+            "sigma_beta": start(prior_sigma_beta, k[5], (num_chains,), scale=True),
+            "sigma": start(prior_sigma, k[6], (num_chains,), scale=True),
         }
 
     split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity, standardize, unstandardize)
-    return Model("hierarchical", logdensity, init, ("alpha", "beta"), num_groups, split)
+    return Model("hierarchical", logdensity, init, ("alpha", "beta"), num_groups, split, chosen,
+                 _inputs.scale_params("hierarchical"),
+                 _inputs.start_scales("hierarchical", chosen, {"alpha": "mu_alpha", "beta": "mu_beta"}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import jax
 import jax.numpy as jnp
 
@@ -9,7 +11,6 @@ from jaxmh import logpdf
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import GroupSplit, Model
-from jaxmh.priors import Normal, Uniform
 
 __all__ = ["intercepts"]
 
@@ -17,17 +18,20 @@ __all__ = ["intercepts"]
 def intercepts(
     data: GroupedData,
     *,
-    prior_mu_alpha=Normal(0.0, 3.0),
-    prior_beta=Normal(0.0, 3.0),
-    prior_sigma_alpha=Uniform(0.0, 10.0),
-    prior_sigma=Uniform(0.0, 10.0),
+    priors: str | Mapping[str, Any] = "auto",
+    prior_mu_alpha: Any = None,
+    prior_beta: Any = None,
+    prior_sigma_alpha: Any = None,
+    prior_sigma: Any = None,
 ) -> Model:
     """Varying-intercept model with one slope shared by all groups.
 
     ``y_ij ~ N(alpha_i + beta x_ij, sigma^2)``, ``alpha_i ~ N(mu_alpha, sigma_alpha^2)``.
-    Priors default to the tutorial's: ``mu_alpha, beta ~ N(0, 3^2)`` and
-    ``sigma_alpha, sigma ~ U(0, 10)``; any of them can be replaced by a
-    :mod:`jaxmh.priors` prior (scale priors must live on ``[0, inf)``).
+    ``priors="auto"`` (default) scales the priors to the data
+    (:mod:`jaxmh.default_priors`); ``priors="tutorial"`` gives the tutorial's,
+    ``mu_alpha, beta ~ N(0, 3^2)`` and ``sigma_alpha, sigma ~ U(0, 10)``; a dict
+    ``{parameter: prior}`` or a ``prior_*`` argument replaces single priors
+    (:mod:`jaxmh.priors`; scale priors must live on ``[0, inf)``).
 
     Parameters of the model: ``alpha`` (shape ``(G,)``), ``mu_alpha``,
     ``sigma_alpha``, ``beta`` and ``sigma`` (scalars).  ``model.split`` lets
@@ -50,8 +54,10 @@ def intercepts(
     (('alpha',), 85)
     """
     _inputs.check_groups(data, "intercepts")
-    _inputs.check_priors({"prior_mu_alpha": prior_mu_alpha, "prior_beta": prior_beta},
-                         {"prior_sigma_alpha": prior_sigma_alpha, "prior_sigma": prior_sigma})
+    chosen = _inputs.model_priors("intercepts", data, priors, {
+        "mu_alpha": prior_mu_alpha, "beta": prior_beta, "sigma_alpha": prior_sigma_alpha, "sigma": prior_sigma})
+    prior_mu_alpha, prior_beta = chosen["mu_alpha"], chosen["beta"]
+    prior_sigma_alpha, prior_sigma = chosen["sigma_alpha"], chosen["sigma"]
     stats = _common.stats_of(data)
     num_groups = data.num_groups
 
@@ -85,7 +91,7 @@ def intercepts(
         k = jax.random.split(key, 5)
         start = _inputs.draw_start
         return {
-            "alpha": _common.draw_locations(k[0], (num_chains, num_groups)),
+            "alpha": start(prior_mu_alpha, k[0], (num_chains, num_groups)),
             "mu_alpha": start(prior_mu_alpha, k[1], (num_chains,)),
             "sigma_alpha": start(prior_sigma_alpha, k[2], (num_chains,), scale=True),
             "beta": start(prior_beta, k[3], (num_chains,)),
@@ -93,4 +99,5 @@ def intercepts(
         }
 
     split = GroupSplit(("alpha",), group_logdensity, global_logdensity, standardize, unstandardize)
-    return Model("intercepts", logdensity, init, ("alpha",), num_groups, split)
+    return Model("intercepts", logdensity, init, ("alpha",), num_groups, split, chosen,
+                 _inputs.scale_params("intercepts"), _inputs.start_scales("intercepts", chosen, {"alpha": "mu_alpha"}))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import jax
 
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import Model
-from jaxmh.priors import Uniform
 
 __all__ = ["pooled"]
 
@@ -15,17 +16,21 @@ __all__ = ["pooled"]
 def pooled(
     data: GroupedData,
     *,
-    prior_alpha=Uniform(-100.0, 100.0),
-    prior_beta=Uniform(-100.0, 100.0),
-    prior_sigma=Uniform(0.0, 10.0),
+    priors: str | Mapping[str, Any] = "auto",
+    prior_alpha: Any = None,
+    prior_beta: Any = None,
+    prior_sigma: Any = None,
 ) -> Model:
     """``y_ij ~ N(alpha + beta x_ij, sigma^2)`` ignoring the groups.
 
-    Priors default to the tutorial's flat ones: ``alpha, beta ~ U(-100, 100)``,
-    ``sigma ~ U(0, 10)``.  Parameters: ``alpha``, ``beta``, ``sigma`` (scalars).
+    ``priors="auto"`` (default): weakly informative priors scaled to the data
+    (:mod:`jaxmh.default_priors`); ``priors="tutorial"``: the tutorial's flat
+    ``alpha, beta ~ U(-100, 100)`` and ``sigma ~ U(0, 10)``; a dict ``{parameter: prior}``
+    or a ``prior_*`` argument replaces single priors.  Parameters: ``alpha``, ``beta``, ``sigma`` (scalars).
     """
-    _inputs.check_priors({"prior_alpha": prior_alpha, "prior_beta": prior_beta},
-                         {"prior_sigma": prior_sigma})
+    chosen = _inputs.model_priors("pooled", data, priors,
+                                  {"alpha": prior_alpha, "beta": prior_beta, "sigma": prior_sigma})
+    prior_alpha, prior_beta, prior_sigma = chosen["alpha"], chosen["beta"], chosen["sigma"]
     stats = _common.stats_of(data, pooled=True)
 
     def logdensity(params: dict) -> jax.Array:
@@ -37,9 +42,10 @@ def pooled(
         key, num_chains = _common.check_init_args(key, num_chains)
         ka, kb, ks = jax.random.split(key, 3)
         return {
-            "alpha": _common.draw_locations(ka, (num_chains,)),
-            "beta": _common.draw_locations(kb, (num_chains,)),
-            "sigma": _common.draw_scales(ks, (num_chains,)),
+            "alpha": _inputs.draw_start(prior_alpha, ka, (num_chains,)),
+            "beta": _inputs.draw_start(prior_beta, kb, (num_chains,)),
+            "sigma": _inputs.draw_start(prior_sigma, ks, (num_chains,), scale=True),
         }
 
-    return Model("pooled", logdensity, init, ("alpha", "beta"), _common.num_groups_of(data))
+    return Model("pooled", logdensity, init, ("alpha", "beta"), _common.num_groups_of(data), None, chosen,
+                 _inputs.scale_params("pooled"), _inputs.start_scales("pooled", chosen))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import jax
 import jax.numpy as jnp
 
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import GroupSplit, Model
-from jaxmh.priors import Uniform
 
 __all__ = ["unpooled"]
 
@@ -16,18 +17,21 @@ __all__ = ["unpooled"]
 def unpooled(
     data: GroupedData,
     *,
-    prior_alpha=Uniform(-100.0, 100.0),
-    prior_beta=Uniform(-100.0, 100.0),
-    prior_sigma=Uniform(0.0, 10.0),
+    priors: str | Mapping[str, Any] = "auto",
+    prior_alpha: Any = None,
+    prior_beta: Any = None,
+    prior_sigma: Any = None,
 ) -> Model:
     """``y_ij ~ N(alpha_i + beta_i x_ij, sigma^2)`` with independent priors per group.
 
-    Priors default to the tutorial's: ``alpha_i, beta_i ~ U(-100, 100)``,
-    ``sigma ~ U(0, 10)``.  Parameters: ``alpha`` and ``beta`` (shape ``(G,)``)
-    and ``sigma``.
+    ``priors="auto"`` (default): weakly informative priors scaled to the data
+    (:mod:`jaxmh.default_priors`); ``priors="tutorial"``: the tutorial's flat
+    ``alpha_i, beta_i ~ U(-100, 100)`` and ``sigma ~ U(0, 10)``; a dict ``{parameter: prior}``
+    or a ``prior_*`` argument replaces single priors.  Parameters: ``alpha`` and ``beta`` (shape ``(G,)``) and ``sigma``.
     """
-    _inputs.check_priors({"prior_alpha": prior_alpha, "prior_beta": prior_beta},
-                         {"prior_sigma": prior_sigma})
+    chosen = _inputs.model_priors("unpooled", data, priors,
+                                  {"alpha": prior_alpha, "beta": prior_beta, "sigma": prior_sigma})
+    prior_alpha, prior_beta, prior_sigma = chosen["alpha"], chosen["beta"], chosen["sigma"]
     stats = _common.stats_of(data)
     num_groups = _common.num_groups_of(data)
 
@@ -49,10 +53,11 @@ def unpooled(
         key, num_chains = _common.check_init_args(key, num_chains)
         ka, kb, ks = jax.random.split(key, 3)
         return {
-            "alpha": _common.draw_locations(ka, (num_chains, num_groups)),
-            "beta": _common.draw_locations(kb, (num_chains, num_groups)),
-            "sigma": _common.draw_scales(ks, (num_chains,)),
+            "alpha": _inputs.draw_start(prior_alpha, ka, (num_chains, num_groups)),
+            "beta": _inputs.draw_start(prior_beta, kb, (num_chains, num_groups)),
+            "sigma": _inputs.draw_start(prior_sigma, ks, (num_chains,), scale=True),
         }
 
     split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity)
-    return Model("unpooled", logdensity, init, ("alpha", "beta"), num_groups, split)
+    return Model("unpooled", logdensity, init, ("alpha", "beta"), num_groups, split, chosen,
+                 _inputs.scale_params("unpooled"), _inputs.start_scales("unpooled", chosen))
