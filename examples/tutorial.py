@@ -135,6 +135,8 @@ def main(argv=None):
 
     data, truth = simulate(key_data)
     logposterior_unpooled, logposterior_hierarchical = make_logposteriors(data)
+    print("priors: the tutorial's (section 3): unpooled alpha_i, beta_i ~ U(-100, 100), sigma ~ U(0, 10); "
+          "hierarchical mu_alpha, mu_beta ~ N(0, 3^2), sigma_alpha, sigma_beta, sigma ~ U(0, 10)")
 
     # One Metropolis step by hand, to see the pieces at work.
     start = jax.tree.map(lambda v: v[0], startvalues(key_start, 1, hierarchical=False))

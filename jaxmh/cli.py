@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--method", default="rwm", choices=["rwm", "adaptive", "blocked"],
                    help="sampler: the tutorial's random-walk Metropolis (rwm, default), adaptive joint "
                         "random walk, or group-blocked Metropolis-within-Gibbs (blocked)")
+    c.add_argument("--priors", choices=["auto", "tutorial"], default=None,
+                   help="tutorial: the tutorial's priors (the default for the tutorial's data, simulated or "
+                        "--data tutorial); auto: weakly informative priors scaled to the data (the default "
+                        "for --data CSV; docs/priors.md)")
     c.add_argument("--chains", type=_positive, default=4, help="chains per model (default 4)")
     c.add_argument("--samples", type=_positive, default=8000, help="draws kept per chain (default 8000)")
     c.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps dropped (default 2000)")
@@ -80,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("data", metavar="DATA",
                    help="CSV file with a header row; or a bundled dataset: 'radon' (Minnesota radon, "
-                        "columns county, floor, log_radon, log_uppm) or 'tutorial' (columns i, x, y)")
+                        "columns county, floor, log_radon, log_uppm), 'tutorial' (columns i, x, y) or "
+                        "'reaction_times' (simulated, columns Subject, Days, Reaction)")
     f.add_argument("--y", help="outcome column")
     f.add_argument("--x", help="predictor column")
     f.add_argument("--group", help="group label column (any labels: names or numbers)")
@@ -90,10 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--method", default=None, choices=["rwm", "adaptive", "blocked"],
                    help="sampler; default: group-blocked Metropolis-within-Gibbs (blocked) for models "
                         "with groups, adaptive random walk for pooled")
+    f.add_argument("--priors", choices=["auto", "tutorial"], default="auto",
+                   help="default priors: auto (weakly informative, scaled to the data; docs/priors.md) "
+                        "or tutorial (the tutorial's, for data of its scale); default auto")
     f.add_argument("--prior", action="append", default=[], metavar="NAME=PRIOR",
-                   help="replace a default prior, e.g. --prior sigma=half-normal(1) --prior "
-                        "mu_alpha=normal(0,10); PRIOR is normal(loc,scale), uniform(low,high), "
-                        "half-normal(scale) or half-cauchy(scale); may be repeated")
+                   help="replace one default prior, e.g. --prior 'sigma=half-normal(1)' --prior "
+                        "'mu_alpha=normal(0,10)' (quote it: the shell reads parentheses); PRIOR is "
+                        "normal(loc,scale), uniform(low,high), half-normal(scale), half-cauchy(scale) or "
+                        "exponential(rate); may be repeated")
     f.add_argument("--drop-missing", action="store_true",
                    help="drop rows whose x or y is empty or NA instead of stopping")
     f.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
@@ -150,7 +159,15 @@ def _study(args) -> int:
 
     print(f"study: {args.datasets} datasets of {args.groups} individuals x {args.group_size} "
           f"observations, seed {args.seed}; {args.chains} chains x {args.warmup + args.samples} "
-          f"iterations ({args.warmup} warm-up) per model and dataset\n")
+          f"iterations ({args.warmup} warm-up) per model and dataset")
+    print("priors: " + _TUTORIAL_PRIORS_TEXT)
+    if args.method:
+        print(f"sampler: {_SAMPLERS[args.method]} for every model")
+    else:
+        print("sampler: " + "; ".join(f"{m}: {_SAMPLERS['adaptive' if m == 'pooled' else 'blocked']}"
+                                      for m in args.models)
+              + " (jaxmh.fit's defaults; --method rwm for the tutorial's sampler)")
+    print()
     start = time.perf_counter()
     result = study(
         jax.random.key(args.seed), args.datasets, num_groups=args.groups, group_size=args.group_size,
@@ -190,22 +207,69 @@ def _load(args):
     return data, truth, args.data
 
 
+_SAMPLERS = {"rwm": "random-walk Metropolis (the tutorial's)", "adaptive": "adaptive random-walk Metropolis",
+             "blocked": "group-blocked Metropolis-within-Gibbs"}
+_TUTORIAL_PRIORS_TEXT = ("the tutorial's: mu_alpha, mu_beta ~ normal(0, 3); sigma_alpha, sigma_beta, sigma ~ "
+                         "uniform(0, 10); unpooled and pooled alpha, beta ~ uniform(-100, 100)")
+
+
+def _priors_line(model_priors: dict, scheme: str, given: tuple = ()) -> str:
+    """``priors (...): name ~ prior, ...`` for a header; ``given`` names the ones set by --prior."""
+    from jaxmh.priors import text
+
+    about = ("data-scaled defaults, docs/priors.md; --priors tutorial for the tutorial's" if scheme == "auto"
+             else "the tutorial's; --priors auto for priors scaled to the data")
+    return (f"priors [{about}]: "
+            + ", ".join(f"{k} ~ {text(v)}{' (--prior)' if k in given else ''}" for k, v in model_priors.items()))
+
+
+def _build(builder, *args, **kwargs):
+    """Build a model; its prior-data conflict warnings are printed as '! ' lines, not raised."""
+    import warnings
+
+    from jaxmh.prior_checks import PriorWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PriorWarning)
+        model = builder(*args, **kwargs)
+    for w in caught:
+        if issubclass(w.category, PriorWarning):
+            print(f"! {w.message}")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return model
+
+
 def _compare(args) -> int:
+    import warnings
+
     import jax
 
-    from jaxmh.comparison import compare
+    from jaxmh import default_priors
+    from jaxmh.comparison import MODEL_BUILDERS, compare
+    from jaxmh.prior_checks import PriorWarning
     from jaxmh.plots import shrinkage
 
     data, truth, source = _load(args)
+    scheme = args.priors or ("auto" if args.data not in (None, "tutorial") else "tutorial")
     print(f"data: {source} ({data.num_obs} rows, {data.num_groups} groups)")
-    sampler = {"rwm": "random-walk Metropolis (the tutorial's)", "adaptive": "adaptive random-walk Metropolis",
-               "blocked": "group-blocked Metropolis-within-Gibbs"}[args.method]
-    print(f"sampler: {sampler}, {args.chains} chains x {args.warmup + args.samples} "
+    if scheme == "tutorial":
+        print("priors: " + _TUTORIAL_PRIORS_TEXT)
+    else:
+        print("priors: data-scaled defaults (docs/priors.md):")
+        for name in args.models:
+            print(f"  {name}: " + ", ".join(f"{k} ~ {v}" for k, v in
+                                            default_priors.default_priors(name, data).items()))
+    print(f"sampler: {_SAMPLERS[args.method]}, {args.chains} chains x {args.warmup + args.samples} "
           f"iterations ({args.warmup} warm-up dropped)\n")
-    result = compare(
-        jax.random.key(args.seed), data, truth, models=args.models, num_chains=args.chains,
-        num_samples=args.samples, num_warmup=args.warmup, method=args.method,
-    )
+    for name in args.models:  # say what the priors make of the data before sampling
+        _build(MODEL_BUILDERS[name], data, priors=scheme)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PriorWarning)  # printed above
+        result = compare(
+            jax.random.key(args.seed), data, truth, models=args.models, num_chains=args.chains,
+            num_samples=args.samples, num_warmup=args.warmup, method=args.method, priors=scheme,
+        )
     print(result.table())
     if truth is None:
         print("\n(no --truth given: RMSEs are not available)")
@@ -233,6 +297,8 @@ _FIT_BUNDLED = {
     "radon": ("radon_mn.csv", "floor", "log_radon", "county",
               "Minnesota radon (Gelman & Hill 2006), bundled"),
     "tutorial": ("tutorial_data.csv", "x", "y", "i", "the tutorial's R dataset (set.seed(1)), bundled"),
+    "reaction_times": ("reaction_times.csv", "Days", "Reaction", "Subject",
+                       "simulated reaction times (ms), 18 subjects x 10 days, bundled"),
 }
 _FIT_EQUATIONS = {
     "hierarchical": "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2), "
@@ -265,6 +331,8 @@ def _fit_data(args):
         with resources.as_file(resources.files("jaxmh.datasets") / filename) as path:
             data = data_mod.from_csv(path, x=x, y=y, group=group, drop_missing=args.drop_missing)
         return data, x, y, group, f"{args.data} ({about})"
+    if os.path.isdir(args.data):
+        raise ValueError(f"{args.data} is a directory, not a CSV file")
     missing = [f"--{k}" for k in ("y", "x", "group") if getattr(args, k) is None]
     if missing and os.path.exists(args.data):
         raise ValueError(f"name the columns to use with {', '.join(missing)}; "
@@ -277,7 +345,7 @@ def _fit_data(args):
 
 
 def _fit_priors(model: str, specs: Sequence[str]) -> dict:
-    """``{"prior_<name>": prior}`` from ``--prior NAME=PRIOR`` options, checked."""
+    """``{name: prior}`` from ``--prior NAME=PRIOR`` options, checked."""
     from jaxmh import priors
 
     allowed, out = _FIT_PRIORS[model], {}
@@ -285,32 +353,26 @@ def _fit_priors(model: str, specs: Sequence[str]) -> dict:
         name, sep, text = spec.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. sigma=half-normal(1)")
+            raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. --prior 'sigma=half-normal(1)'")
         if name not in allowed:
             raise ValueError(f"--prior {name}: the {model} model has no parameter {name!r} with a prior; "
                              f"it has {', '.join(allowed)}")
-        if f"prior_{name}" in out:
+        if name in out:
             raise ValueError(f"--prior {name} is given twice")
         try:
             prior = priors.parse(text)
         except ValueError as err:
             raise ValueError(f"--prior {name}: {err}") from None
-        out[f"prior_{name}"] = priors.check(prior, f"--prior {name}", scale=name.startswith("sigma"))
+        out[name] = priors.check(prior, f"--prior {name}", scale=name.startswith("sigma"))
     return out
 
 
-def _prior_text(prior) -> str:
-    from jaxmh import priors
+def _build_priors(builder, data, scheme: str, given: dict) -> dict:
+    """The priors ``builder`` will use (for the header, before the model's own checks run)."""
+    from jaxmh import default_priors
 
-    if isinstance(prior, priors.Normal):
-        return f"normal({prior.loc:g}, {prior.scale:g})"
-    if isinstance(prior, priors.Uniform):
-        return f"uniform({prior.low:g}, {prior.high:g})"
-    if isinstance(prior, priors.HalfNormal):
-        return f"half-normal({prior.scale:g})"
-    if isinstance(prior, priors.HalfCauchy):
-        return f"half-cauchy({prior.scale:g})"
-    return repr(prior)
+    name = builder.__name__
+    return default_priors.resolve(name, data, scheme, given)
 
 
 def _identified(data) -> dict:
@@ -346,12 +408,13 @@ def _write(path: str, write) -> None:
 
 
 def _fit(args) -> int:
-    import inspect
+    import warnings
 
     import jax
     import numpy as np
 
     from jaxmh import fit, models, plots, summary
+    from jaxmh.prior_checks import PriorWarning, describe_reached
     from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
     if args.netcdf and importlib.util.find_spec("arviz") is None:  # checked before sampling
@@ -366,16 +429,18 @@ def _fit(args) -> int:
                          f"column {group!r} has only {data.num_groups} ({labels[0]!r}); "
                          "use --model pooled for a single group")
     builder = getattr(models, args.model)
-    defaults = {k: p.default for k, p in inspect.signature(builder).parameters.items() if k.startswith("prior_")}
-    model = builder(data, **priors)
     sizes = data.group_sizes
     print(f"data: {source}: {data.num_obs} rows, {data.num_groups} groups ({group}), "
           f"{sizes.min()} to {sizes.max()} rows per group")
+    dropped = getattr(data, "dropped_rows", ())
+    if dropped:
+        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+        print(f"dropped {len(dropped)} row(s) with a missing {x!r} or {y!r} (--drop-missing): rows {shown}")
     print(f"model: {args.model}: " + _FIT_EQUATIONS[args.model].format(x=x, y=y) + f", g = {group}")
-    print("priors: " + ", ".join(f"{k[6:]} ~ {_prior_text(priors.get(k, v))}" for k, v in defaults.items()))
+    print(_priors_line(_build_priors(builder, data, args.priors, priors), args.priors, tuple(priors)))
+    model = _build(builder, data, priors=args.priors, **{f"prior_{k}": v for k, v in priors.items()})
     method = args.method or ("blocked" if model.split is not None else "adaptive")
-    names = {"rwm": "random-walk Metropolis (untuned, sd 0.1)", "adaptive": "adaptive random-walk Metropolis",
-             "blocked": "group-blocked Metropolis-within-Gibbs"}
+    names = dict(_SAMPLERS, rwm="random-walk Metropolis (untuned, sd 0.1)")
     print(f"sampler: {names[method]}, {args.chains} chains x ({args.warmup} warm-up + "
           f"{args.samples * args.thin} steps{f', thinned by {args.thin}' if args.thin > 1 else ''}), "
           f"seed {args.seed}\n")
@@ -393,11 +458,17 @@ def _fit(args) -> int:
         print(_labelled(table, group_rows, rename).table())
     flagged = table.flagged
     limit = ESS_PER_CHAIN * table.num_chains
+    if table.reached:
+        print("\n! prior bound: " + describe_reached({rename.get(n, n): v for n, v in table.reached.items()})
+              .replace("Use a wider prior (or the data-scaled defaults)",
+                       "Use a wider prior (--prior NAME=PRIOR, or --priors auto)"))
     if flagged:
         worst = "; ".join(f"{rename.get(n, n)} ({', '.join(w)})" for n, w in list(flagged.items())[:6])
         more = f"; and {len(flagged) - 6} more" if len(flagged) > 6 else ""
+        advice = ("The posterior reaches a bound of its prior (above): widen those priors; running longer "
+                  "will not help." if table.reached else "Run longer (--samples) before trusting them.")
         print(f"\n! not converged: {len(flagged)} of {len(table)} parameters have R-hat > {RHAT_THRESHOLD} or "
-              f"bulk/tail ESS < {limit}: {worst}{more}. Run longer (--samples) before trusting them.")
+              f"bulk/tail ESS < {limit}: {worst}{more}. {advice}")
     else:
         print(f"\nconverged: all {len(table)} parameters have R-hat <= {RHAT_THRESHOLD} and bulk and "
               f"tail ESS >= {limit}")
@@ -410,7 +481,10 @@ def _fit(args) -> int:
         else:
             print("(the pooled model has no per-group parameters: no caterpillar plot)")
         if args.model in ("hierarchical", "intercepts"):
-            unpooled = fit(jax.random.key(args.seed + 1), models.unpooled(data), num_chains=args.chains,
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PriorWarning)  # the model above's priors are what matter
+                reference = models.unpooled(data, priors=args.priors)
+            unpooled = fit(jax.random.key(args.seed + 1), reference, num_chains=args.chains,
                            num_samples=min(args.samples, 2000), num_warmup=args.warmup)
             fig = plots.partial_pooling(result, unpooled, list(model.group_params), group_sizes=sizes,
                                         identified=_identified(data))
@@ -433,6 +507,9 @@ def _fit(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxmh`` command."""
     args = _parser().parse_args(argv)
+    from jaxmh import compilation_cache
+
+    compilation_cache.enable()  # compiled samplers are reused by the next run (JAXMH_CACHE_DIR=off: no)
     try:
         if args.command == "compare":
             return _compare(args)

@@ -217,7 +217,7 @@ def _read_columns(path: str | os.PathLike, columns: Sequence[str]) -> tuple[dict
         raise FileNotFoundError(f"data file not found: {path}")
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory, not a CSV file")
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's byte-order mark is not a column name
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
             raise ValueError(f"{path} is empty: expected a header row with columns {list(columns)}")

@@ -12,6 +12,10 @@ from hypothesis import settings
 
 import jaxmh
 
+# The jaxmh command keeps compiled programs in the user's cache folder; the tests that run it
+# in-process must not write there (tests/test_first_contact.py checks the cache in a subprocess).
+os.environ["JAXMH_CACHE_DIR"] = "off"
+
 # Property tests draw their examples from a fixed seed (deterministic runs) and keep no
 # example database between runs.
 settings.register_profile("jaxmh", derandomize=True, database=None, print_blob=True)

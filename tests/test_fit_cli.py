@@ -57,9 +57,11 @@ def test_fit_radon_prints_labelled_summary_and_writes_everything(tmp_path, capsy
     assert code == 0, err
     assert "919 rows, 85 groups (county), 1 to 116 rows per group" in out
     assert "log_radon ~ N(alpha[g] + beta[g] * floor, sigma^2)" in out
-    assert "sigma ~ uniform(0, 10)" in out                               # the default priors are shown
-    rows = table(out)
     data, counties = jaxmh.datasets.radon()
+    defaults = jaxmh.models.hierarchical(data).priors                     # the default priors are shown
+    assert "priors [data-scaled defaults" in out
+    assert ", ".join(f"{k} ~ {v}" for k, v in defaults.items()) in out
+    rows = table(out)
     assert {"mu_alpha", "mu_beta", "sigma", "sigma_alpha", "sigma_beta"} <= set(rows)
     assert {f"alpha[{c}]" for c in counties} | {f"beta[{c}]" for c in counties} <= set(rows)
     assert len(rows) == 175
@@ -89,11 +91,12 @@ def test_fit_is_jaxmh_fit_with_the_given_priors(tmp_path, capsys):
         "--prior", "sigma=half-normal(1)", "--prior", "mu_alpha = normal(0, 10)", "--seed", "7",
         "--chains", "2", "--samples", "300", "--warmup", "100", "--no-plots", "--save", str(tmp_path / "d.npz")])
     assert code == 0, err
-    assert "priors: mu_alpha ~ normal(0, 10), beta ~ normal(0, 3), sigma_alpha ~ uniform(0, 10), " \
-           "sigma ~ half-normal(1)" in out
     assert "6 groups (site), 8 to 8 rows per group" in out
     data = jaxmh.data.from_csv(path, x="dose", y="response", group="site")
     model = jaxmh.models.intercepts(data, prior_sigma=HalfNormal(1), prior_mu_alpha=Normal(0, 10))
+    p = model.priors
+    assert (f"mu_alpha ~ normal(0, 10) (--prior), beta ~ {p['beta']}, sigma_alpha ~ {p['sigma_alpha']}, "
+            "sigma ~ half-normal(1) (--prior)") in out
     expected = jaxmh.fit(jax.random.key(7), model, num_chains=2, num_samples=300, num_warmup=100)
     saved = np.load(tmp_path / "d.npz")
     for name, value in expected.draws.items():

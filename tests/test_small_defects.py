@@ -66,6 +66,8 @@ def test_cli_fit_on_a_directory_is_a_one_line_error(tmp_path, capsys):
     assert code == 2
     assert err == f"jaxmh fit: error: {tmp_path} is a directory, not a CSV file\n"
     assert "Traceback" not in out + err
+    code = cli.main(["fit", str(tmp_path), "--no-plots"])      # no columns named: the same message
+    assert code == 2 and capsys.readouterr().err == f"jaxmh fit: error: {tmp_path} is a directory, not a CSV file\n"
 
 
 # --------------------------------------------------------------------------------------
