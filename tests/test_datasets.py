@@ -40,12 +40,12 @@ def test_eight_schools_matches_posteriordb():
     assert y.dtype == sigma.dtype == np.float64
 
 
-@pytest.mark.parametrize("name", ["radon", "eight_schools", "tutorial"])
+@pytest.mark.parametrize("name", ["radon", "eight_schools", "tutorial", "reaction_times"])
 def test_save_csv_writes_a_readable_copy(tmp_path, name):
     path = jaxmh.datasets.save_csv(name, tmp_path / f"{name}.csv")
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == {"radon": 919, "eight_schools": 8, "tutorial": 375}[name]
+    assert len(rows) == {"radon": 919, "eight_schools": 8, "tutorial": 375, "reaction_times": 180}[name]
     if name == "radon":
         data = jaxmh.data.from_csv(path, x="floor", y="log_radon", group="county")
         np.testing.assert_array_equal(data.y, jaxmh.datasets.radon()[0].y)

@@ -14,7 +14,8 @@ from jaxmh.data import GroupedData, from_csv, read_truth_csv
 __all__ = ["tutorial", "radon", "eight_schools", "save_csv", "NAMES"]
 
 #: Bundled datasets and their CSV files (see :func:`save_csv`).
-NAMES = {"tutorial": "tutorial_data.csv", "radon": "radon_mn.csv", "eight_schools": "eight_schools.csv"}
+NAMES = {"tutorial": "tutorial_data.csv", "radon": "radon_mn.csv", "eight_schools": "eight_schools.csv",
+         "reaction_times": "reaction_times.csv"}
 
 
 def _path(filename: str):
@@ -100,7 +101,9 @@ def save_csv(name: str, path: str | os.PathLike) -> str:
     Parameters
     ----------
     name
-        One of ``"tutorial"``, ``"radon"``, ``"eight_schools"``.
+        One of ``"tutorial"``, ``"radon"``, ``"eight_schools"``, ``"reaction_times"``
+        (simulated reaction times in ms, 18 subjects x 10 days; columns
+        ``Subject``, ``Days``, ``Reaction``; ``examples/make_reaction_times.py``).
     path
         Where to write it.
 
