@@ -88,7 +88,7 @@ class AdaptState(NamedTuple):
     window_step: jax.Array     # steps since the current window began
     log_multiplier_sum: jax.Array  # sum of the multipliers of the averaged steps
     num_averaged: jax.Array
-    sd_floor: PyTree = None        # 5e-3 u^2 per coordinate: the variance regularisation's numerator
+    sd_floor: PyTree = None        # 5e-3 u^2 per coordinate (None: u = 1), the regularisation's numerator
 
 
 def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any, unit: PyTree = None) -> AdaptState:
@@ -98,9 +98,8 @@ def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any, unit: PyTree = 
     which scales the variance regularisation.
     """
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(position))
-    if unit is None:
-        floor = jax.tree.map(lambda v: jnp.full(jnp.shape(v), 5e-3, jnp.result_type(v)), position)
-    else:
+    floor = None  # unit scales: the constant 5e-3 (then the arithmetic is exactly Stan's, as before)
+    if unit is not None:
         floor = jax.tree.map(lambda v, u: jnp.broadcast_to(jnp.asarray(5e-3 * np.square(u), jnp.result_type(v)),
                                                              jnp.shape(v)), position, unit)
     return AdaptState(jnp.zeros(np.shape(dims), dtype), initial_sd, welford_init(position),
@@ -159,9 +158,11 @@ def warmup_step(
     log_m = adapt.log_multiplier + gain * (accept - targets)
     welford = welford_update(adapt.welford, state.position)
     n = welford.count.astype(adapt.window_step.dtype)
-    new_sd = jax.tree.map(
-        lambda v, f: jnp.sqrt(n / (n + 5.0) * v + f / (n + 5.0)), welford_variance(welford), adapt.sd_floor
-    )
+    variance = welford_variance(welford)
+    if adapt.sd_floor is None:
+        new_sd = jax.tree.map(lambda v: jnp.sqrt(n / (n + 5.0) * v + 1e-3 * 5.0 / (n + 5.0)), variance)
+    else:
+        new_sd = jax.tree.map(lambda v, f: jnp.sqrt(n / (n + 5.0) * v + f / (n + 5.0)), variance, adapt.sd_floor)
     adapt = AdaptState(
         log_multiplier=jnp.where(window_end, restart, log_m).astype(log_m.dtype),
         sd=jax.tree.map(lambda new, old: jnp.where(window_end, new, old), new_sd, adapt.sd),

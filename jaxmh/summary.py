@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
 
 import jax
@@ -166,7 +168,7 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
         items = [(jax.tree_util.keystr(p) or "x", v) for p, v in leaves]
     if not items:
         raise ValueError("no draws to summarise (store='draws' is needed for a summary)")
-    names, cols = [], {k: [] for k in _COLUMNS}
+    names, chunks = [], []
     shapes = set()
     for name, value in items:
         x = np.asarray(value, dtype=np.float64)
@@ -174,20 +176,14 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
             raise ValueError(f"draws of {name!r} must be shaped (chain, draw, ...), got {x.shape}")
         shapes.add(x.shape[:2])
         rows3 = diagnostics._as_draws(x)[0]          # (E, chain, draw), contiguous
-        rows = rows3.reshape(rows3.shape[0], -1)
         names += _scalar_rows(str(name), x.shape[2:])
-        cols["mean"].append(rows.mean(axis=1))
-        cols["sd"].append(rows.std(axis=1, ddof=1) if rows.shape[1] > 1 else np.full(rows.shape[0], np.nan))
-        lower, upper = np.quantile(rows, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
-        cols["lower"].append(lower)
-        cols["upper"].append(upper)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            r, ess_b = diagnostics._rhat_and_ess_bulk(rows3)
-            cols["mcse_mean"].append(diagnostics._mcse_mean(rows3))
-            cols["ess_bulk"].append(ess_b)
-            cols["ess_tail"].append(diagnostics._ess_tail(rows3))
-            cols["rhat"].append(r)
+        chunks += np.array_split(rows3, -(-rows3.shape[0] // _ROWS_PER_TASK))
+    # rows are independent: spread them over the cores (NumPy's sorts and FFTs release the GIL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(chunks)))) as pool:
+            parts = list(pool.map(lambda rows3: _columns(rows3, prob), chunks))
+    cols = {k: [p[k] for p in parts] for k in _COLUMNS}
     if len(shapes) != 1:
         raise ValueError(f"all parameters need the same (chain, draw) shape, got {sorted(shapes)}")
     num_chains, num_draws = shapes.pop()
@@ -197,6 +193,21 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
     if warn:
         _warn(out)
     return out
+
+
+#: Rows of a parameter summarised by one task of the thread pool.
+_ROWS_PER_TASK = 16
+
+
+def _columns(rows3: np.ndarray, prob: float) -> dict:
+    """Every column of the summary for the rows of ``rows3`` shaped ``(E, chain, draw)``."""
+    rows = rows3.reshape(rows3.shape[0], -1)
+    lower, upper = np.quantile(rows, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
+    rhat, ess_bulk = diagnostics._rhat_and_ess_bulk(rows3)
+    return {"mean": rows.mean(axis=1),
+            "sd": rows.std(axis=1, ddof=1) if rows.shape[1] > 1 else np.full(rows.shape[0], np.nan),
+            "lower": lower, "upper": upper, "mcse_mean": diagnostics._mcse_mean(rows3),
+            "ess_bulk": ess_bulk, "ess_tail": diagnostics._ess_tail(rows3), "rhat": rhat}
 
 
 def _from_moments(moments: Any, prob: float) -> Summary:
