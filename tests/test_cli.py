@@ -234,4 +234,6 @@ def test_tutorial_example_runs_at_reduced_size(tmp_path, capsys):
     assert hier.rmse_alpha == pytest.approx(comparison.rmse(hier.alpha_mean, result.truth["alpha"]))
     assert np.shape(hier.result.draws["alpha"]) == (4, 500, 75)     # iterations - warm-up kept
     assert out_png.exists() and out_png.stat().st_size > 0
-    assert "RMSE alpha" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "RMSE alpha" in out
+    assert "priors: the tutorial's" in out                               # it says which priors it uses
