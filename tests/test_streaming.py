@@ -125,6 +125,28 @@ def test_adapted_chains_do_not_depend_on_how_many_run(seed_r):
         _assert_trees_equal(jax.tree.map(lambda v: v[:3], many.draws), three.draws)
 
 
+def _bundled_models():
+    data, _ = jaxmh.datasets.tutorial()
+    y, sigma = jaxmh.datasets.eight_schools()
+    return {
+        "hierarchical": lambda: jaxmh.models.hierarchical(data),            # data-scaled priors
+        "intercepts": lambda: jaxmh.models.intercepts(data),
+        "unpooled": lambda: jaxmh.models.unpooled(data),
+        "pooled": lambda: jaxmh.models.pooled(data),
+        "eight_schools": lambda: jaxmh.models.eight_schools(y, sigma),
+        "eight_schools_centered": lambda: jaxmh.models.eight_schools(y, sigma, centered=True),
+    }
+
+
+@pytest.mark.parametrize("name", list(_bundled_models()))
+def test_every_bundled_model_gives_chain_c_the_same_draws_with_3_or_8_chains(name):
+    """fit's default method, warm-up adaptation included, on every bundled model and its default priors."""
+    model = _bundled_models()[name]()
+    many = jaxmh.fit(jax.random.key(3), model, num_chains=8, num_samples=100, num_warmup=200)
+    three = jaxmh.fit(jax.random.key(3), model, num_chains=3, num_samples=100, num_warmup=200)
+    _assert_trees_equal(jax.tree.map(lambda v: v[:3], many.draws), three.draws)
+
+
 def test_chunks_compile_once(monkeypatch):
     """Full and partial chunks share one compiled scan per phase."""
     _loop._compiled.cache_clear()

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import logpdf
+from jaxmh import _stablemath as stablemath, logpdf
 from jaxmh.models import _common, _inputs
 from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import HalfCauchy, Normal
@@ -94,7 +94,7 @@ def eight_schools(
 
         def standardize(params: dict):  # the non-centred coordinates
             tau = params["tau"]
-            return {"theta": (params["theta"] - params["mu"]) / tau}, num_schools * jnp.log(tau)
+            return {"theta": (params["theta"] - params["mu"]) / tau}, num_schools * stablemath.log(tau)
 
         def unstandardize(z: dict, params: dict) -> dict:
             return {"theta": params["mu"] + params["tau"] * z["theta"]}
@@ -108,7 +108,7 @@ def eight_schools(
         def standardize(params: dict):  # the centred coordinates theta, held fixed by interweaving
             tau = params["tau"]
             theta = params["mu"] + tau * params["theta_tilde"]
-            return {"theta_tilde": theta}, -num_schools * jnp.log(tau)
+            return {"theta_tilde": theta}, -num_schools * stablemath.log(tau)
 
         def unstandardize(z: dict, params: dict) -> dict:
             return {"theta_tilde": (z["theta_tilde"] - params["mu"]) / params["tau"]}

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from jaxmh import logpdf
+from jaxmh import _stablemath as stablemath, logpdf
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
 from jaxmh.models.base import GroupSplit, Model
@@ -81,7 +81,7 @@ def intercepts(
 
     def standardize(params: dict):
         s = params["sigma_alpha"]
-        return {"alpha": (params["alpha"] - params["mu_alpha"]) / s}, num_groups * jnp.log(s)
+        return {"alpha": (params["alpha"] - params["mu_alpha"]) / s}, num_groups * stablemath.log(s)
 
     def unstandardize(z: dict, params: dict) -> dict:
         return {"alpha": params["mu_alpha"] + params["sigma_alpha"] * z["alpha"]}
