@@ -271,6 +271,9 @@ def _compare(args) -> int:
             num_samples=args.samples, num_warmup=args.warmup, method=args.method, priors=scheme,
         )
     print(result.table())
+    if args.method == "rwm" and not all(result.converged(f) for f in result.fits):
+        print("(the tutorial's sampler uses one untuned proposal sd for every parameter; "
+              "--method blocked tunes the sampler to the data)")
     if truth is None:
         print("\n(no --truth given: RMSEs are not available)")
     elif not args.no_plot:

@@ -217,7 +217,10 @@ def fit(
         Chains; draws kept per chain; warm-up steps (tuning, then discarded);
         keep every ``thin``-th step.
     step_size
-        Starting proposal sd (``"adaptive"``, ``"blocked"``) or the fixed one (``"rwm"``).
+        Starting proposal sd (``"adaptive"``, ``"blocked"``), in units of each
+        parameter's typical scale (:attr:`Model.start_scale`, from its prior;
+        1 for the tutorial's priors), or the fixed one (``"rwm"``, in the
+        parameters' own units).
     store, checkpoint, checkpoint_every, progress
         As :func:`jaxmh.sample`: keep draws or only running moments; save to
         and resume from a checkpoint file; show a progress bar.

@@ -136,8 +136,24 @@ class Uniform:
         return f"uniform({_format(self.low)}, {_format(self.high)})"
 
 
+class _OnHalfLine:
+    """What the priors of scales share: support ``[0, inf)``; a prior of size ``s`` (its scale,
+    or an exponential's mean) starts at ``s / 3 * U(0.5, 5)``."""
+
+    support = (0.0, math.inf)
+
+    def _size(self) -> float:
+        return self.scale
+
+    def start_scale(self, scale: bool = False) -> float:
+        return self._size() / 3.0
+
+    def start(self, key, shape, scale: bool = False):
+        return _scale_start(key, shape, self.start_scale())
+
+
 @dataclass(frozen=True)
-class HalfNormal:
+class HalfNormal(_OnHalfLine):
     """Half-normal on ``[0, inf)`` with scale ``scale``."""
 
     scale: float
@@ -148,13 +164,6 @@ class HalfNormal:
     def logpdf(self, x):
         return logpdf.half_normal(x, self.scale)
 
-    support = (0.0, math.inf)
-
-    def start_scale(self, scale: bool = False) -> float:
-        return self.scale / 3.0
-
-    def start(self, key, shape, scale: bool = False):
-        return _scale_start(key, shape, self.scale / 3.0)
 
     def tail(self, x: float) -> float:
         return math.erfc(max(x, 0.0) / self.scale / math.sqrt(2.0))
@@ -164,7 +173,7 @@ class HalfNormal:
 
 
 @dataclass(frozen=True)
-class HalfCauchy:
+class HalfCauchy(_OnHalfLine):
     """Half-Cauchy on ``[0, inf)`` with scale ``scale``."""
 
     scale: float
@@ -175,13 +184,6 @@ class HalfCauchy:
     def logpdf(self, x):
         return logpdf.half_cauchy(x, self.scale)
 
-    support = (0.0, math.inf)
-
-    def start_scale(self, scale: bool = False) -> float:
-        return self.scale / 3.0
-
-    def start(self, key, shape, scale: bool = False):
-        return _scale_start(key, shape, self.scale / 3.0)
 
     def tail(self, x: float) -> float:
         return 1.0 - 2.0 / math.pi * math.atan(max(x, 0.0) / self.scale)
@@ -191,7 +193,7 @@ class HalfCauchy:
 
 
 @dataclass(frozen=True)
-class Exponential:
+class Exponential(_OnHalfLine):
     """Exponential on ``[0, inf)`` with rate ``rate`` (mean ``1 / rate``), as in R, Stan and NumPyro."""
 
     rate: float
@@ -202,13 +204,8 @@ class Exponential:
     def logpdf(self, x):
         return logpdf.exponential(x, self.rate)
 
-    support = (0.0, math.inf)
-
-    def start_scale(self, scale: bool = False) -> float:
-        return 1.0 / self.rate / 3.0
-
-    def start(self, key, shape, scale: bool = False):
-        return _scale_start(key, shape, 1.0 / self.rate / 3.0)
+    def _size(self) -> float:
+        return 1.0 / self.rate
 
     def tail(self, x: float) -> float:
         return math.exp(-self.rate * max(x, 0.0))

@@ -133,6 +133,7 @@ def test_drop_missing_drops_rows_and_fits(tmp_path, capsys):
                                   "--chains", "2", "--samples", "50", "--warmup", "20", "--no-plots"])
     assert code == 0, err
     assert "6 rows, 3 groups (g), 2 to 2 rows per group" in out
+    assert "dropped 2 row(s) with a missing 'x' or 'y' (--drop-missing): rows 2, 4" in out  # data rows
 
 
 def test_a_file_named_like_a_bundled_dataset_wins(tmp_path, capsys, monkeypatch):
