@@ -12,7 +12,6 @@ from scipy import stats
 
 import jaxmh
 from jaxmh import default_priors, prior_checks
-from jaxmh.data import GroupedData
 from jaxmh.priors import Exponential, HalfNormal, Normal, Uniform
 
 

@@ -40,10 +40,6 @@ def draw_locations(key: jax.Array, shape: tuple) -> jax.Array:
     return jax.random.normal(key, shape)
 
 
-def draw_scales(key: jax.Array, shape: tuple) -> jax.Array:
-    """Starting values for scale parameters: uniform on (0.5, 5)."""
-    return jax.random.uniform(key, shape, minval=0.5, maxval=5.0)
-
 
 def num_groups_of(data: GroupedData | GroupStats) -> int:
     """Number of groups of data or of its sufficient statistics."""
