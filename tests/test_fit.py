@@ -11,6 +11,7 @@ from conftest import assert_within_mcse, batch_means
 import jaxmh
 from jaxmh.adaptation import welford_init, welford_update, welford_variance, window_ends
 from jaxmh.models import Model
+from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
 SDS = np.array([0.05, 0.3, 1.0, 4.0, 20.0])
 
@@ -104,10 +105,14 @@ def test_windows_end_inside_the_warmup():
 
 def test_compare_with_the_blocked_method(seed_r):
     data, truth = seed_r
+    # 20,000 draws after 2,000 warm-up steps: with the tutorial's 8,000 the hierarchical
+    # model's sigma_alpha does not yet pass the library's convergence checks
     result = jaxmh.compare(jax.random.key(0), data, truth, models=("unpooled", "hierarchical"),
-                           method="blocked")  # the tutorial's 8,000 + 2,000 iterations
+                           method="blocked", num_samples=20_000, num_warmup=2000)
     fits = {f.model: f for f in result.fits}
-    assert fits["hierarchical"].max_rhat < 1.05 and fits["unpooled"].max_rhat < 1.05
+    for f in result.fits:  # the library's own criterion: R-hat <= 1.01 and bulk ESS >= 100 per chain
+        assert jaxmh.Comparison.converged(f), (f.model, f.max_rhat, f.min_ess_bulk)
+        assert f.max_rhat <= RHAT_THRESHOLD and f.min_ess_bulk >= ESS_PER_CHAIN * 4
     assert fits["hierarchical"].rmse_alpha < fits["unpooled"].rmse_alpha
     with pytest.raises(ValueError, match="method"):
         jaxmh.compare(jax.random.key(0), data, truth, method="gibbs")

@@ -18,6 +18,7 @@ import pytest
 
 import jaxmh
 from jaxmh.priors import HalfNormal, Normal
+from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "data", "radon_reference.json")
 HYPER = ("mu_alpha", "mu_beta", "sigma", "sigma_alpha", "sigma_beta")
@@ -35,7 +36,9 @@ def radon_fit():
     model = jaxmh.models.hierarchical(
         data, prior_mu_alpha=Normal(0, 10), prior_mu_beta=Normal(0, 10),
         prior_sigma_alpha=HalfNormal(1), prior_sigma_beta=HalfNormal(1), prior_sigma=HalfNormal(1))
-    result = jaxmh.fit(jax.random.key(2024), model, num_samples=12_000, num_warmup=1000)
+    # 20,000 draws per chain: enough for every parameter to pass the library's convergence
+    # checks with a margin (at 12,000 the worst R-hat, 1.0095, was just under 1.01)
+    result = jaxmh.fit(jax.random.key(2024), model, num_samples=20_000, num_warmup=1000)
     return jaxmh.summary(result, warn=False)
 
 
@@ -55,9 +58,12 @@ def test_radon_intercept_slope_matches_nuts_reference(radon_fit, reference):
     mcse = np.array([radon_fit[n]["mcse_mean"] for n in names])
     ref_mean = np.array([params[n]["mean"] for n in names])
     ref_mcse = np.array([params[n]["mcse_mean"] for n in names])
-    # jaxmh's chains must have mixed enough for its MCSE to be meaningful
-    assert min(radon_fit[n]["ess_bulk"] for n in names) > 200
-    assert max(radon_fit[n]["rhat"] for n in names) < 1.05
+    # jaxmh's chains must have mixed enough for its MCSE to be meaningful: the library's own
+    # checks (R-hat <= 1.01, bulk and tail ESS >= 100 per chain) flag no parameter
+    assert radon_fit.num_chains == 4 and len(radon_fit) == len(names)
+    assert radon_fit.flagged == {}
+    assert max(radon_fit[n]["rhat"] for n in names) <= RHAT_THRESHOLD
+    assert min(radon_fit[n]["ess_bulk"] for n in names) >= ESS_PER_CHAIN * radon_fit.num_chains
     score = np.abs(mean - ref_mean) / np.sqrt(mcse**2 + ref_mcse**2)
     worst = int(np.argmax(score))
     assert np.all(score < 4), (
