@@ -55,7 +55,7 @@ CHILD = textwrap.dedent("""
         C, steps = task["chains"], task["steps"]
         kernel = jaxmh.rwm(model.logdensity, 0.1)
         start = model.init(jax.random.key(1), C)
-        run = lambda: jaxmh.sample(jax.random.key(2), kernel, start, steps, store="moments",
+        run = lambda: jaxmh.sample(jax.random.key(2), kernel, start, num_samples=steps, store="moments",
                                    progress=False)
         out.update(timed(run, C * steps, task.get("warm", True)))
     elif task["kind"] == "fit":

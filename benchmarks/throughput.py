@@ -44,7 +44,7 @@ def jaxmh_runner(model, num_chains, num_steps, store):
     samples, thin = (num_steps, 1) if store else (1, num_steps)
 
     def run():
-        return jaxmh.sample(jax.random.key(2), kernel, positions, samples, thin=thin).draws
+        return jaxmh.sample(jax.random.key(2), kernel, positions, num_samples=samples, thin=thin).draws
 
     return run
 

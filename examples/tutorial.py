@@ -106,7 +106,7 @@ def metropolis_step(key, params, logpost, logposterior, sd):
 # jaxmh.sample scans it over the iterations and vmaps it over chains.
 def run_metropolis(key, logposterior, startvalue, sd, iterations, warmup):
     kernel = jaxmh.rwm(logposterior, step_size=sd)
-    return jaxmh.sample(key, kernel, startvalue, iterations - warmup, num_warmup=warmup)
+    return jaxmh.sample(key, kernel, startvalue, num_samples=iterations - warmup, num_warmup=warmup)
 
 
 def startvalues(key, num_chains, hierarchical):

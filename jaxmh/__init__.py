@@ -1,7 +1,7 @@
 """jaxmh: Bayesian hierarchical models with vectorised Metropolis MCMC in JAX."""
 
 from jaxmh import (adaptation, comparison, compilation_cache, data, datasets, default_priors, diagnostics,
-                   kernels, models, plots, prior_checks, priors)
+                   kernels, methods, models, plots, prior_checks, priors, stablemath)
 from jaxmh.comparison import Comparison, ModelFit, compare
 from jaxmh.fitting import fit
 from jaxmh.kernels.random_walk import rwm
@@ -12,5 +12,5 @@ from jaxmh.summary import Summary, summary
 __version__ = "0.1.0"
 
 __all__ = ["Comparison", "ModelFit", "Result", "adaptation", "compare", "comparison", "compilation_cache", "fit",
-           "data", "datasets", "default_priors", "diagnostics", "kernels", "models", "plots", "prior_checks",
-           "priors", "rwm", "sample", "summary", "Summary", "Study", "study", "__version__"]
+           "data", "datasets", "default_priors", "diagnostics", "kernels", "methods", "models", "plots", "prior_checks",
+           "priors", "stablemath", "rwm", "sample", "summary", "Summary", "Study", "study", "__version__"]

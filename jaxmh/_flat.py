@@ -1,12 +1,12 @@
-"""jaxmh's random-walk kernel run on one flat vector per chain.
+"""A position pytree as one flat vector per chain (the random-walk kernel's fast layout).
 
 A random-walk step touches every coordinate the same way: add scaled noise,
 evaluate the log-density, keep or restore.  Done leaf by leaf on a pytree
 position (the tutorial's model has two vectors and five scalars), each of
 those becomes one small XLA kernel per leaf, and at tens to hundreds of chains
 the CPU runtime spends more time dispatching and synchronising those kernels
-than computing.  :func:`flatten` runs the *same* transition on the ravelled
-position instead: the noise is the same vector (the pytree kernel slices it
+than computing.  The random-walk kernel's ``representation`` (:mod:`jaxmh.kernels.random_walk`)
+runs the *same* transition on the ravelled position instead: the noise is the same vector (the pytree kernel slices it
 leaf by leaf in the same order), the proposal the same sums, and the
 log-density sees the same pytree (``unravel`` is free slicing inside the
 compiled step), so the chain's draws are those of the pytree kernel.  The
@@ -17,52 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxmh.kernels import random_walk
-
 PyTree = Any
-
-
-class Flat(NamedTuple):
-    """A flat-vector version of an :class:`~jaxmh.kernels.random_walk.RWStep`."""
-
-    step: Callable        # ScaledStep: step(key, RWState(flat, logdensity), scales)
-    scales: np.ndarray    # (P,) proposal sd per coordinate of the ravelled position
-    ravel: Callable       # one chain's position -> (P,)
-    unravel: Callable     # (P,) -> one chain's position
-
-
-def flatten(step: Callable, position: PyTree) -> Flat | None:
-    """``step`` on ravelled positions, or ``None`` when it does not apply.
-
-    Applies to :class:`~jaxmh.kernels.random_walk.RWStep` (what :func:`jaxmh.rwm`
-    returns) when every position leaf has the same floating dtype (ravelling
-    mixed dtypes would promote them).  ``position`` is one chain's position.
-    """
-    if not isinstance(step, random_walk.RWStep):
-        return None
-    if any(isinstance(s, jax.core.Tracer) for s in jax.tree_util.tree_leaves(step.step_size)):
-        return None
-    signature = _signature(position)
-    # memoised, so that the driver's compiled chunks (cached on these functions) are reused
-    return None if signature is None else _flatten(step, *signature)
-
-
-@lru_cache(maxsize=64)
-def _flatten(step: random_walk.RWStep, treedef, avals: tuple) -> Flat:
-    ravel, unravel = _ravel_fns(treedef, avals)
-    leaves = [np.zeros(s, d) for s, d in avals]
-    scales = np.concatenate([
-        np.broadcast_to(np.asarray(s, np.float64), np.shape(leaf)).ravel()
-        for s, leaf in zip(random_walk._leaf_scales(step.step_size, leaves), leaves)])
-    return Flat(random_walk.ScaledStep(FlatLogdensity(step.logdensity_fn, unravel)), scales, ravel,
-                unravel)
 
 
 def ravel_fns(position: PyTree) -> tuple[Callable, Callable] | None:

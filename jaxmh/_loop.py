@@ -146,37 +146,70 @@ class Output(NamedTuple):
     thin: int
 
 
-def run(
-    *,
-    warm_key: jax.Array,
-    run_key: jax.Array,
-    chain_ids: jax.Array,
-    states: Any,
-    warm_step: Callable,
-    warm_aux: Any,
-    warm_params: Any,
-    finish: Callable[[Any, Any], Any],
-    step_fn: Callable,
-    num_warmup: int,
-    num_samples: int,
-    thin: int,
-    t_offset: int,
-    store: str,
-    chunk_steps: int | None,
-    checkpoint: str | None,
-    fingerprint: dict,
-    progress: Progress,
-    emit: Callable = identity,
-) -> Output:
+class Program(NamedTuple):
+    """What a run executes, per chain (every leaf with a leading chain axis).
+
+    states
+        The kernels' starting states.
+    step_fn
+        ``step_fn(key, state, params) -> (state, info)`` of the sampling phase.
+    warm_step
+        ``warm_step(chain_key, state, aux, warm_params, t) -> (state, aux)``: warm-up step ``t``.
+    warm_aux, warm_params
+        The warm-up's per-chain tuning state and fixed inputs (either may be ``None``).
+    finish
+        ``finish(aux, warm_params) -> params``: the sampling phase's per-chain parameters.
+    emit
+        One chain's state position -> the position stored and averaged (the
+        identity, or ``unravel`` for a kernel run on flat vectors).
+    same_key
+        Warm-up and sampling share the sampling key and one step count (the
+        tutorial's untuned sampler: its warm-up is just the first steps).
+    """
+
+    states: Any
+    step_fn: Callable
+    warm_step: Callable
+    warm_aux: Any
+    warm_params: Any
+    finish: Callable
+    emit: Callable = identity
+    same_key: bool = False
+
+
+class RunConfig(NamedTuple):
+    """How long a run is and what it keeps (validated by the public functions)."""
+
+    num_warmup: int
+    num_samples: int
+    thin: int = 1
+    store: str = "draws"
+    chunk_steps: int | None = None
+    checkpoint: str | None = None
+    fingerprint: dict | None = None
+    progress: Progress | None = None
+
+
+def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: jax.Array,
+        chain_ids: jax.Array) -> Output:
     """Run warm-up then sampling in chunks; see the module docstring.
 
-    ``finish(aux, warm_params) -> params`` turns the warm-up's final ``aux``
-    into the sampling phase's per-chain parameters.  ``chain_ids``,
-    ``states``, ``warm_aux`` and ``warm_params`` have a leading chain axis
-    (padded to a multiple of the device count by the caller).  ``emit`` maps
-    one chain's state position to the position stored and averaged (the
-    identity, or ``unravel`` for a kernel run on flat vectors).
+    The chains (``chain_ids`` and the program's per-chain leaves) are padded
+    here to a multiple of the device count; the output keeps the padding
+    (:func:`jaxmh.devices.unpad` drops it).
     """
+    size = devices.padded_size(int(chain_ids.shape[0]))
+    chain_ids, states, warm_aux, warm_params = devices.pad(
+        (chain_ids, program.states, program.warm_aux, program.warm_params), size)
+    warm_step, finish, step_fn, emit = program.warm_step, program.finish, program.step_fn, program.emit
+    num_warmup, num_samples, thin, store = config.num_warmup, config.num_samples, config.thin, config.store
+    chunk_steps, checkpoint = config.chunk_steps, config.checkpoint
+    fingerprint = config.fingerprint or {}
+    progress = config.progress or Progress(0, False)
+    if program.same_key:
+        warm_key, t_offset = run_key, num_warmup
+    else:
+        t_offset = 0
     total_steps = num_warmup + num_samples * thin
     if chunk_steps is None or chunk_steps >= total_steps:
         warm_len, draw_len = num_warmup, num_samples

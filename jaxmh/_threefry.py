@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
 
 __all__ = ["threefry2x32", "random_words", "normal_and_uniform", "normals_and_uniforms", "fold_in",
            "erf_inv_f32"]
@@ -126,7 +126,7 @@ def erf_inv_f32(x: jax.Array) -> jax.Array:
     1.7x faster than ``jax.lax.erf_inv`` on CPU, and exactly odd
     (``erf_inv_f32(-x) == -erf_inv_f32(x)``), so the normals stay exactly
     symmetric.  Uses only ``+ - *``, ``sqrt`` and bit operations, so every
-    SIMD lane rounds alike (see :mod:`jaxmh._stablemath`).
+    SIMD lane rounds alike (see :mod:`jaxmh.stablemath`).
     """
     w = -stablemath.log_normal_f32((np.float32(1) - x) * (np.float32(1) + x))
     central = stablemath.horner(w - np.float32(2.5), _GILES_CENTRAL)

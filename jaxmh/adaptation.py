@@ -32,10 +32,11 @@ import numpy as np
 
 from jaxmh._threefry import fold_in
 from jaxmh.moments import Welford, welford_init, welford_update, welford_variance
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
 
 __all__ = ["Welford", "welford_init", "welford_update", "welford_variance", "target_acceptance",
-           "window_ends", "AdaptState", "warmup_init", "warmup_step", "warmup_result"]
+           "window_ends", "AdaptState", "ScaleAdaptation", "update", "warmup_init", "warmup_step",
+           "warmup_result"]
 
 PyTree = Any
 WINDOW_FRACTIONS = (0.15, 0.30, 0.50, 0.80)
@@ -106,6 +107,79 @@ def warmup_init(position: PyTree, initial_sd: PyTree, dims: Any, unit: PyTree = 
                       jnp.zeros((), dtype), jnp.zeros(np.shape(dims), dtype), jnp.zeros((), dtype), floor)
 
 
+class ScaleAdaptation(NamedTuple):
+    """Warm-up tuning of a random-walk kernel's proposal sds as pure pieces (BlackJAX style).
+
+    ``init(position, initial_sd, unit) -> AdaptState``; ``params(state)``: the
+    kernel's parameters for the next step; ``update(state, t, position, info)``
+    after warm-up step ``t``; ``final(state)``: the frozen parameters, exactly
+    the kernel's own parameter pytree (so the tuned kernel can be rebuilt).
+
+    dims
+        Dimension of each block (its target acceptance and restart multiplier).
+    to_params
+        ``to_params(multipliers, sd) -> params``: the kernel's parameters from
+        one multiplier per block and per-coordinate scales (the position's structure).
+    acceptance
+        ``acceptance(info) -> (num_blocks,)``: each block's acceptance probability.
+    num_steps
+        Warm-up length (sets the windows and the averaged steps).
+    """
+
+    dims: int | tuple
+    to_params: Callable[[jax.Array, PyTree], PyTree]
+    acceptance: Callable[[Any], jax.Array]
+    num_steps: int
+
+    def init(self, position: PyTree, initial_sd: PyTree, unit: PyTree = None) -> AdaptState:
+        return warmup_init(position, initial_sd, self.dims, unit)
+
+    def params(self, adapt: AdaptState) -> PyTree:
+        return self.to_params(stablemath.exp(adapt.log_multiplier), adapt.sd)
+
+    def update(self, adapt: AdaptState, t: jax.Array, position: PyTree, info: Any) -> AdaptState:
+        return update(adapt, t, position, self.acceptance(info), dims=self.dims, num_steps=self.num_steps)
+
+    def final(self, adapt: AdaptState) -> PyTree:
+        return warmup_result(adapt, self.to_params)
+
+
+def update(adapt: AdaptState, t: jax.Array, position: PyTree, accept: jax.Array, *, dims: Any,
+           num_steps: int) -> AdaptState:
+    """Tune after warm-up step ``t`` (of ``num_steps``): ``accept`` holds each block's acceptance probability."""
+    dims = np.asarray(dims)
+    targets = jnp.asarray(np.where(dims <= 2, 0.44, 0.234))
+    restart = jnp.asarray(np.log(2.38 / np.sqrt(dims)))
+    window_end = jnp.asarray(window_ends(num_steps))[t] if num_steps else jnp.asarray(False)
+    # the gain is a function of t alone (windows end at the same steps in every chain), so it is
+    # looked up rather than computed per chain with pow: elementwise transcendental functions
+    # may round differently with the batch shape, and a chain must not depend on its neighbours
+    gain = jnp.asarray(gains(num_steps), adapt.window_step.dtype)[t] if num_steps else 1.0
+    in_average = jnp.asarray(averaged(num_steps) > 0)[t] if num_steps else jnp.asarray(False)
+    accept = jnp.reshape(accept, dims.shape)
+    log_m = adapt.log_multiplier + gain * (accept - targets)
+    welford = welford_update(adapt.welford, position)
+    n = welford.count.astype(adapt.window_step.dtype)
+    variance = welford_variance(welford)
+    if adapt.sd_floor is None:
+        new_sd = jax.tree.map(lambda v: jnp.sqrt(n / (n + 5.0) * v + 1e-3 * 5.0 / (n + 5.0)), variance)
+    else:
+        new_sd = jax.tree.map(lambda v, f: jnp.sqrt(n / (n + 5.0) * v + f / (n + 5.0)), variance, adapt.sd_floor)
+    return AdaptState(
+        log_multiplier=jnp.where(window_end, restart, log_m).astype(log_m.dtype),
+        sd=jax.tree.map(lambda new, old: jnp.where(window_end, new, old), new_sd, adapt.sd),
+        welford=jax.tree.map(lambda fresh, w: jnp.where(window_end, fresh, w),
+                             welford_init(position), welford),
+        window_step=jnp.where(window_end, 0.0, adapt.window_step + 1.0).astype(n.dtype),
+        # a select, not ``sum + weight * log_m``: XLA may fuse that into an FMA in one
+        # compilation and not in another, and a chunked run must equal the whole run
+        log_multiplier_sum=jnp.where(in_average, adapt.log_multiplier_sum + log_m,
+                                     adapt.log_multiplier_sum),
+        num_averaged=adapt.num_averaged + jnp.where(in_average, 1.0, 0.0),
+        sd_floor=adapt.sd_floor,
+    )
+
+
 def warmup_step(
     key: jax.Array,
     state: Any,
@@ -117,66 +191,17 @@ def warmup_step(
     dims: Any,
     num_steps: int,
 ) -> tuple[Any, AdaptState]:
-    """Warm-up step ``t`` (of ``num_steps``) of one chain: move, then tune (pure; vmap it).
+    """Warm-up step ``t`` of one chain: move, then tune (pure; vmap it).
 
-    Parameters
-    ----------
-    key
-        This chain's key; the step uses ``fold_in(key, t)``.
-    state, adapt
-        Kernel state (with a ``position``) and tuning state (:func:`warmup_init`).
-    t
-        Step index; may be traced, so a warm-up can run in chunks with the same result.
-    step_fn
-        ``step_fn(key, state, step_size) -> (state, info)``; the first
-        ``dims.size`` entries of ``info.acceptance_prob`` belong to the blocks.
-    scale_fn
-        ``scale_fn(multiplier, sd) -> step_size`` combining block multipliers and scales.
-    dims
-        Dimension of each block (sets its target acceptance and restart multiplier).
-    num_steps
-        Warm-up length (sets the windows and the averaged steps).
-
-    Returns
-    -------
-    (state, adapt)
-        After the step; :func:`warmup_result` turns the last ``adapt`` into step sizes.
+    The composition of :meth:`ScaleAdaptation.params`, a kernel step and
+    :func:`update`, for a ``step_fn(key, state, step_size) -> (state, info)``
+    whose first ``dims.size`` entries of ``info.acceptance_prob`` are the blocks.
     """
     dims = np.asarray(dims)
-    targets = jnp.asarray(np.where(dims <= 2, 0.44, 0.234))
-    restart = jnp.asarray(np.log(2.38 / np.sqrt(dims)))
-    window_end = jnp.asarray(window_ends(num_steps))[t] if num_steps else jnp.asarray(False)
     step_size = scale_fn(stablemath.exp(adapt.log_multiplier), adapt.sd)
     state, info = step_fn(fold_in(key, t), state, step_size)
-    # the gain is a function of t alone (windows end at the same steps in every chain), so it is
-    # looked up rather than computed per chain with pow: elementwise transcendental functions
-    # may round differently with the batch shape, and a chain must not depend on its neighbours
-    gain = jnp.asarray(gains(num_steps), adapt.window_step.dtype)[t] if num_steps else 1.0
-    in_average = jnp.asarray(averaged(num_steps) > 0)[t] if num_steps else jnp.asarray(False)
-    # one acceptance probability per multiplier (a kernel may report extra moves after them)
-    accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size].reshape(dims.shape)
-    log_m = adapt.log_multiplier + gain * (accept - targets)
-    welford = welford_update(adapt.welford, state.position)
-    n = welford.count.astype(adapt.window_step.dtype)
-    variance = welford_variance(welford)
-    if adapt.sd_floor is None:
-        new_sd = jax.tree.map(lambda v: jnp.sqrt(n / (n + 5.0) * v + 1e-3 * 5.0 / (n + 5.0)), variance)
-    else:
-        new_sd = jax.tree.map(lambda v, f: jnp.sqrt(n / (n + 5.0) * v + f / (n + 5.0)), variance, adapt.sd_floor)
-    adapt = AdaptState(
-        log_multiplier=jnp.where(window_end, restart, log_m).astype(log_m.dtype),
-        sd=jax.tree.map(lambda new, old: jnp.where(window_end, new, old), new_sd, adapt.sd),
-        welford=jax.tree.map(lambda fresh, w: jnp.where(window_end, fresh, w),
-                             welford_init(state.position), welford),
-        window_step=jnp.where(window_end, 0.0, adapt.window_step + 1.0).astype(n.dtype),
-        # a select, not ``sum + weight * log_m``: XLA may fuse that into an FMA in one
-        # compilation and not in another, and a chunked run must equal the whole run
-        log_multiplier_sum=jnp.where(in_average, adapt.log_multiplier_sum + log_m,
-                                     adapt.log_multiplier_sum),
-        num_averaged=adapt.num_averaged + jnp.where(in_average, 1.0, 0.0),
-        sd_floor=adapt.sd_floor,
-    )
-    return state, adapt
+    accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size]
+    return state, update(adapt, t, state.position, accept, dims=dims, num_steps=num_steps)
 
 
 def warmup_result(adapt: AdaptState, scale_fn: Callable[[jax.Array, PyTree], PyTree]) -> PyTree:
@@ -184,4 +209,3 @@ def warmup_result(adapt: AdaptState, scale_fn: Callable[[jax.Array, PyTree], PyT
     mean = adapt.log_multiplier_sum / jnp.maximum(adapt.num_averaged, 1.0)
     log_m = jnp.where(adapt.num_averaged > 0, mean, adapt.log_multiplier)
     return scale_fn(stablemath.exp(log_m), adapt.sd)
-

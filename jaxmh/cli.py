@@ -35,7 +35,23 @@ def _nonnegative(text: str) -> int:
     return value
 
 
+def _model_names() -> list:
+    from jaxmh.models import registry
+
+    return list(registry.MODELS)
+
+
+def _method_names() -> list:
+    from jaxmh import methods
+
+    return list(methods.METHODS)
+
+
+_TUTORIAL_MODEL_NAMES = ["pooled", "unpooled", "hierarchical"]
+
+
 def _parser() -> argparse.ArgumentParser:
+    models, samplers = _model_names(), _method_names()
     parser = argparse.ArgumentParser(prog="jaxmh", description="Bayesian hierarchical models with Metropolis MCMC in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser(
@@ -57,11 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--group", default="i", help="group column of --data (default i)")
     c.add_argument("--groups", type=_positive, default=75, help="simulated individuals (default 75)")
     c.add_argument("--group-size", type=_positive, default=5, help="observations per individual (default 5)")
-    c.add_argument("--models", nargs="+", default=["pooled", "unpooled", "hierarchical"],
-                   choices=["pooled", "unpooled", "hierarchical"])
-    c.add_argument("--method", default="rwm", choices=["rwm", "adaptive", "blocked"],
-                   help="sampler: the tutorial's random-walk Metropolis (rwm, default), adaptive joint "
-                        "random walk, or group-blocked Metropolis-within-Gibbs (blocked)")
+    c.add_argument("--models", nargs="+", default=_TUTORIAL_MODEL_NAMES, choices=models,
+                   help="models to compare (default: the tutorial's pooled, unpooled and hierarchical)")
+    c.add_argument("--method", default="rwm", choices=samplers,
+                   help="sampler: the tutorial's random-walk Metropolis (rwm, the default of this command, "
+                        "which reproduces the tutorial), adaptive joint random walk, or group-blocked "
+                        "Metropolis-within-Gibbs (blocked)")
     c.add_argument("--priors", choices=["auto", "tutorial"], default=None,
                    help="tutorial: the tutorial's priors (the default for the tutorial's data, simulated or "
                         "--data tutorial); auto: weakly informative priors scaled to the data (the default "
@@ -89,10 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--y", help="outcome column")
     f.add_argument("--x", help="predictor column")
     f.add_argument("--group", help="group label column (any labels: names or numbers)")
-    f.add_argument("--model", default="hierarchical", choices=sorted(_FIT_PRIORS),
+    f.add_argument("--model", default="hierarchical", choices=models,
                    help="hierarchical (varying intercepts and slopes, default), intercepts (varying "
                         "intercepts, one slope), unpooled (separate fits) or pooled (one line)")
-    f.add_argument("--method", default=None, choices=["rwm", "adaptive", "blocked"],
+    f.add_argument("--method", default=None, choices=samplers,
                    help="sampler; default: group-blocked Metropolis-within-Gibbs (blocked) for models "
                         "with groups, adaptive random walk for pooled")
     f.add_argument("--priors", choices=["auto", "tutorial"], default="auto",
@@ -116,11 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--no-plots", action="store_true", help="do not write the figures")
     f.add_argument("--save", metavar="NPZ", help="write the draws to this .npz file (numpy.load, no pickle)")
     f.add_argument("--netcdf", metavar="PATH", help="write the draws as ArviZ InferenceData (needs arviz)")
-    _study_parser(sub)
+    _study_parser(sub, models, samplers)
     return parser
 
 
-def _study_parser(sub) -> None:
+def _study_parser(sub, models: list, samplers: list) -> None:
     s = sub.add_parser(
         "study",
         help="the comparison over many simulated datasets (a simulation study)",
@@ -134,9 +151,10 @@ def _study_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     s.add_argument("--groups", type=_positive, default=75, help="individuals per dataset (default 75)")
     s.add_argument("--group-size", type=_positive, default=5, help="observations per individual (default 5)")
-    s.add_argument("--models", nargs="+", default=["pooled", "unpooled", "hierarchical"],
-                   choices=["pooled", "unpooled", "hierarchical"])
-    s.add_argument("--method", default=None, choices=["rwm", "adaptive", "blocked"],
+    s.add_argument("--models", nargs="+", default=_TUTORIAL_MODEL_NAMES, choices=models,
+                   help="models (default: the tutorial's pooled, unpooled and hierarchical), with the "
+                        "tutorial's priors")
+    s.add_argument("--method", default=None, choices=samplers,
                    help="sampler for every model (default: blocked for models with groups, adaptive "
                         "for pooled; rwm is the tutorial's)")
     s.add_argument("--chains", type=_positive, default=4, help="chains per model and dataset (default 4)")
@@ -154,6 +172,9 @@ def _study(args) -> int:
 
     import jax
 
+    from functools import partial
+
+    from jaxmh.models import registry
     from jaxmh.plots import study_rmse
     from jaxmh.study import study
 
@@ -162,16 +183,20 @@ def _study(args) -> int:
           f"iterations ({args.warmup} warm-up) per model and dataset")
     print("priors: " + _TUTORIAL_PRIORS_TEXT)
     if args.method:
-        print(f"sampler: {_SAMPLERS[args.method]} for every model")
-    else:
-        print("sampler: " + "; ".join(f"{m}: {_SAMPLERS['adaptive' if m == 'pooled' else 'blocked']}"
-                                      for m in args.models)
+        print(f"sampler: {_sampler(args.method)} for every model")
+    else:  # each model's own default, as jaxmh.fit chooses it (a model built on a small simulated dataset)
+        from jaxmh import data as data_mod, methods
+
+        sample_data, _ = data_mod.simulate(jax.random.key(0), max(args.groups, 2), args.group_size)
+        chosen = {m: methods.default(registry.builder(m)(sample_data, priors="tutorial")) for m in args.models}
+        print("sampler: " + "; ".join(f"{m}: {_sampler(how)}" for m, how in chosen.items())
               + " (jaxmh.fit's defaults; --method rwm for the tutorial's sampler)")
     print()
     start = time.perf_counter()
     result = study(
         jax.random.key(args.seed), args.datasets, num_groups=args.groups, group_size=args.group_size,
-        models=args.models, method=args.method, num_chains=args.chains, num_samples=args.samples,
+        models=[partial(registry.builder(m), priors="tutorial") for m in args.models], method=args.method,
+        num_chains=args.chains, num_samples=args.samples,
         num_warmup=args.warmup, batch_size=args.batch,
     )
     seconds = time.perf_counter() - start
@@ -207,8 +232,11 @@ def _load(args):
     return data, truth, args.data
 
 
-_SAMPLERS = {"rwm": "random-walk Metropolis (the tutorial's)", "adaptive": "adaptive random-walk Metropolis",
-             "blocked": "group-blocked Metropolis-within-Gibbs"}
+def _sampler(name: str) -> str:
+    """How headers name a sampler (:data:`jaxmh.methods.METHODS`, its description up to the colon)."""
+    from jaxmh import methods
+
+    return methods.METHODS[name].about.split(":")[0]
 _TUTORIAL_PRIORS_TEXT = ("the tutorial's: mu_alpha, mu_beta ~ normal(0, 3); sigma_alpha, sigma_beta, sigma ~ "
                          "uniform(0, 10); unpooled and pooled alpha, beta ~ uniform(-100, 100)")
 
@@ -223,8 +251,8 @@ def _priors_line(model_priors: dict, scheme: str, given: tuple = ()) -> str:
             + ", ".join(f"{k} ~ {text(v)}{' (--prior)' if k in given else ''}" for k, v in model_priors.items()))
 
 
-def _build(builder, *args, **kwargs):
-    """Build a model; its prior-data conflict warnings are printed as '! ' lines, not raised."""
+def _build_quietly(builder, *args, **kwargs):
+    """``(model, notes)``: its prior-data conflict warnings as '! ' lines to print, not raised."""
     import warnings
 
     from jaxmh.prior_checks import PriorWarning
@@ -232,11 +260,20 @@ def _build(builder, *args, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PriorWarning)
         model = builder(*args, **kwargs)
+    notes = []
     for w in caught:
         if issubclass(w.category, PriorWarning):
-            print(f"! {w.message}")
+            notes.append(f"! {w.message}")
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return model, notes
+
+
+def _build(builder, *args, **kwargs):
+    """Build a model; its prior-data conflict warnings are printed as '! ' lines, not raised."""
+    model, notes = _build_quietly(builder, *args, **kwargs)
+    for note in notes:
+        print(note)
     return model
 
 
@@ -246,7 +283,8 @@ def _compare(args) -> int:
     import jax
 
     from jaxmh import default_priors
-    from jaxmh.comparison import MODEL_BUILDERS, compare
+    from jaxmh.comparison import compare
+    from jaxmh.models import registry
     from jaxmh.prior_checks import PriorWarning
     from jaxmh.plots import shrinkage
 
@@ -260,14 +298,15 @@ def _compare(args) -> int:
         for name in args.models:
             print(f"  {name}: " + ", ".join(f"{k} ~ {v}" for k, v in
                                             default_priors.default_priors(name, data).items()))
-    print(f"sampler: {_SAMPLERS[args.method]}, {args.chains} chains x {args.warmup + args.samples} "
+    print(f"sampler: {_sampler(args.method)}, {args.chains} chains x {args.warmup + args.samples} "
           f"iterations ({args.warmup} warm-up dropped)\n")
     for name in args.models:  # say what the priors make of the data before sampling
-        _build(MODEL_BUILDERS[name], data, priors=scheme)
+        _build(registry.builder(name), data, priors=scheme)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PriorWarning)  # printed above
         result = compare(
-            jax.random.key(args.seed), data, truth, models=args.models, num_chains=args.chains,
+            jax.random.key(args.seed), data, truth, models=[registry.builder(m) for m in args.models],
+            num_chains=args.chains,
             num_samples=args.samples, num_warmup=args.warmup, method=args.method, priors=scheme,
         )
     print(result.table())
@@ -288,13 +327,6 @@ def _compare(args) -> int:
 # ---------------------------------------------------------------------------------------------
 # jaxmh fit
 # ---------------------------------------------------------------------------------------------
-#: Priors each model of ``jaxmh fit`` takes (``--prior NAME=...``); names starting ``sigma`` are scales.
-_FIT_PRIORS = {
-    "hierarchical": ("mu_alpha", "mu_beta", "sigma_alpha", "sigma_beta", "sigma"),
-    "intercepts": ("mu_alpha", "beta", "sigma_alpha", "sigma"),
-    "unpooled": ("alpha", "beta", "sigma"),
-    "pooled": ("alpha", "beta", "sigma"),
-}
 #: Bundled datasets ``jaxmh fit`` accepts by name: (file, default x, y, group, description).
 _FIT_BUNDLED = {
     "radon": ("radon_mn.csv", "floor", "log_radon", "county",
@@ -303,15 +335,6 @@ _FIT_BUNDLED = {
     "reaction_times": ("reaction_times.csv", "Days", "Reaction", "Subject",
                        "simulated reaction times (ms), 18 subjects x 10 days, bundled"),
 }
-_FIT_EQUATIONS = {
-    "hierarchical": "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2), "
-                    "beta[g] ~ N(mu_beta, sigma_beta^2)",
-    "intercepts": "{y} ~ N(alpha[g] + beta * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2)",
-    "unpooled": "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), each group on its own",
-    "pooled": "{y} ~ N(alpha + beta * {x}, sigma^2), groups ignored",
-}
-
-
 def _csv_header(path: str) -> list:
     import csv
 
@@ -349,9 +372,9 @@ def _fit_data(args):
 
 def _fit_priors(model: str, specs: Sequence[str]) -> dict:
     """``{name: prior}`` from ``--prior NAME=PRIOR`` options, checked."""
-    from jaxmh import priors
+    from jaxmh import default_priors, priors
 
-    allowed, out = _FIT_PRIORS[model], {}
+    allowed, out = tuple(default_priors.ROLES[model]), {}
     for spec in specs:
         name, sep, text = spec.partition("=")
         name = name.strip()
@@ -366,16 +389,8 @@ def _fit_priors(model: str, specs: Sequence[str]) -> dict:
             prior = priors.parse(text)
         except ValueError as err:
             raise ValueError(f"--prior {name}: {err}") from None
-        out[name] = priors.check(prior, f"--prior {name}", scale=name.startswith("sigma"))
+        out[name] = priors.check(prior, f"--prior {name}", scale=default_priors.is_scale(model, name))
     return out
-
-
-def _build_priors(builder, data, scheme: str, given: dict) -> dict:
-    """The priors ``builder`` will use (for the header, before the model's own checks run)."""
-    from jaxmh import default_priors
-
-    name = builder.__name__
-    return default_priors.resolve(name, data, scheme, given)
 
 
 def _identified(data) -> dict:
@@ -416,7 +431,8 @@ def _fit(args) -> int:
     import jax
     import numpy as np
 
-    from jaxmh import fit, models, plots, summary
+    from jaxmh import fit, methods, models, plots, summary
+    from jaxmh.models import registry
     from jaxmh.prior_checks import PriorWarning, describe_reached
     from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
@@ -427,11 +443,11 @@ def _fit(args) -> int:
     priors = _fit_priors(args.model, args.prior)
     data, x, y, group, source = _fit_data(args)
     labels = list(data.labels) if data.labels is not None else [str(g) for g in range(data.num_groups)]
-    if args.model in ("hierarchical", "intercepts") and data.num_groups < 2:
+    entry = registry.MODELS[args.model]
+    if entry.partial_pooling and data.num_groups < 2:
         raise ValueError(f"the {args.model} model needs at least 2 groups to estimate how groups vary; "
                          f"column {group!r} has only {data.num_groups} ({labels[0]!r}); "
                          "use --model pooled for a single group")
-    builder = getattr(models, args.model)
     sizes = data.group_sizes
     print(f"data: {source}: {data.num_obs} rows, {data.num_groups} groups ({group}), "
           f"{sizes.min()} to {sizes.max()} rows per group")
@@ -439,12 +455,16 @@ def _fit(args) -> int:
     if dropped:
         shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
         print(f"dropped {len(dropped)} row(s) with a missing {x!r} or {y!r} (--drop-missing): rows {shown}")
-    print(f"model: {args.model}: " + _FIT_EQUATIONS[args.model].format(x=x, y=y) + f", g = {group}")
-    print(_priors_line(_build_priors(builder, data, args.priors, priors), args.priors, tuple(priors)))
-    model = _build(builder, data, priors=args.priors, **{f"prior_{k}": v for k, v in priors.items()})
-    method = args.method or ("blocked" if model.split is not None else "adaptive")
-    names = dict(_SAMPLERS, rwm="random-walk Metropolis (untuned, sd 0.1)")
-    print(f"sampler: {names[method]}, {args.chains} chains x ({args.warmup} warm-up + "
+    print(f"model: {args.model}: " + entry.equation.format(x=x, y=y) + f", g = {group}")
+    model, notes = _build_quietly(entry.builder, data, priors=args.priors,
+                                  **{f"prior_{k}": v for k, v in priors.items()})
+    print(_priors_line(model.priors, args.priors, tuple(priors)))
+    for note in notes:
+        print(note)
+    method = args.method or methods.default(model)
+    about = _sampler(method) if method != "rwm" else \
+        f"random-walk Metropolis (untuned, sd {model.default_step_size:g})"
+    print(f"sampler: {about}, {args.chains} chains x ({args.warmup} warm-up + "
           f"{args.samples * args.thin} steps{f', thinned by {args.thin}' if args.thin > 1 else ''}), "
           f"seed {args.seed}\n")
 
@@ -478,12 +498,12 @@ def _fit(args) -> int:
 
     if not args.no_plots:
         print()
-        if model.group_params and args.model != "pooled":
+        if model.split is not None:
             fig = plots.caterpillar(result, list(model.group_params), labels)
             _write(os.path.join(args.out, "caterpillar.png"), lambda p: fig.savefig(p, dpi=110))
         else:
-            print("(the pooled model has no per-group parameters: no caterpillar plot)")
-        if args.model in ("hierarchical", "intercepts"):
+            print(f"(the {args.model} model has no per-group parameters: no caterpillar plot)")
+        if entry.partial_pooling:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PriorWarning)  # the model above's priors are what matter
                 reference = models.unpooled(data, priors=args.priors)
@@ -500,7 +520,7 @@ def _fit(args) -> int:
         import arviz
 
         idata = result.to_arviz()
-        if args.model != "pooled":  # name the group dimension and its coordinates after the data
+        if model.split is not None:  # name the group dimension and its coordinates after the data
             dims = {k: [group] for k in model.group_params}
             idata.posterior = arviz.from_dict(posterior=draws, dims=dims, coords={group: labels}).posterior
         _write(args.netcdf, idata.to_netcdf)

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import time
-from typing import Mapping, NamedTuple, Sequence
+import warnings
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import numpy as np
 
-from jaxmh import _checks, diagnostics, models as _models, prior_checks
-from jaxmh.data import GroupedData
-from jaxmh.kernels.random_walk import rwm
-from jaxmh.fitting import METHODS, fit
-from jaxmh.sampling import Result, sample
+from jaxmh import _checks, diagnostics, methods
+from jaxmh.fitting import fit
+from jaxmh.models import hierarchical, pooled, registry, unpooled
+from jaxmh.sampling import Result
 from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
-__all__ = ["ModelFit", "Comparison", "compare", "TUTORIAL_STEP_SIZES", "rmse"]
+__all__ = ["ModelFit", "Comparison", "compare", "TUTORIAL_MODELS", "TUTORIAL_STEP_SIZES", "rmse", "builders"]
 
-#: The tutorial's proposal standard deviations (pooled is not in the tutorial).
+#: The tutorial's three models, the default of :func:`compare` and :func:`jaxmh.study`.
+TUTORIAL_MODELS = (pooled, unpooled, hierarchical)
+#: The tutorial's proposal standard deviations (:attr:`jaxmh.models.Model.default_step_size`).
 TUTORIAL_STEP_SIZES = {"pooled": 0.1, "unpooled": 0.125, "hierarchical": 0.1}
-MODEL_BUILDERS = {"pooled": _models.pooled, "unpooled": _models.unpooled,
-                  "hierarchical": _models.hierarchical}
 
 
 class ModelFit(NamedTuple):
-    """One model's fit: summary numbers, per-group posterior means and the full result."""
+    """One model's fit: summary numbers, posterior means and the full result.
+
+    ``rmse`` maps every parameter the truth holds (and the model has) to the
+    RMSE of its posterior means; ``means`` every parameter to its posterior
+    mean (a truth parameter's broadcast to the truth's shape).  ``rmse_alpha``,
+    ``rmse_beta``, ``alpha_mean``, ``beta_mean`` and ``sigma_mean`` are the
+    tutorial's columns (NaN where the model or the truth lacks them).
+    """
 
     model: str
     acceptance_rate: float
@@ -38,27 +45,43 @@ class ModelFit(NamedTuple):
     beta_mean: np.ndarray
     result: Result
     priors: Mapping | None = None
+    rmse: Mapping[str, float] | None = None
+    means: Mapping[str, np.ndarray] | None = None
+    method: str | None = None
 
 
 class Comparison(NamedTuple):
     """Fits of several models to one dataset, with the truth when it is known."""
 
-    data: GroupedData
+    data: Any
     truth: Mapping | None
     fits: tuple
 
+    def scored(self) -> list:
+        """The truth's parameters that some fit is scored on, in the truth's order."""
+        names = []
+        for f in self.fits:
+            for k in (f.rmse or {"alpha": f.rmse_alpha, "beta": f.rmse_beta}):
+                if k not in names:
+                    names.append(k)
+        return names
+
     def table(self) -> str:
         """The comparison as an aligned text table."""
-        head = (f"{'model':<13}{'accept':>8}{'RMSE alpha':>12}{'RMSE beta':>11}{'mean sigma':>12}"
-                f"{'min ESS':>9}{'max R-hat':>11}{'seconds':>9}")
+        scored = self.scored() or ["alpha", "beta"]
+        width = max([13] + [len(f.model) + 2 for f in self.fits])
+        head = (f"{'model':<{width}}{'accept':>8}" + "".join(f"{'RMSE ' + k:>{max(11, len(k) + 7)}}" for k in scored)
+                + f"{'mean sigma':>12}{'min ESS':>9}{'max R-hat':>11}{'seconds':>9}")
         lines = [head, "-" * len(head)]
         failed = False
         for f in self.fits:
             bad = not self.converged(f)
             failed |= bad
+            errors = f.rmse if f.rmse is not None else {"alpha": f.rmse_alpha, "beta": f.rmse_beta}
             lines.append(
-                f"{f.model:<13}{f.acceptance_rate:>8.3f}{f.rmse_alpha:>12.3f}{f.rmse_beta:>11.3f}"
-                f"{f.sigma_mean:>12.3f}{f.min_ess_bulk:>9.0f}{f.max_rhat:>11.3f}{f.seconds:>9.2f}"
+                f"{f.model:<{width}}{f.acceptance_rate:>8.3f}"
+                + "".join(f"{errors.get(k, float('nan')):>{max(11, len(k) + 7)}.3f}" for k in scored)
+                + f"{f.sigma_mean:>12.3f}{f.min_ess_bulk:>9.0f}{f.max_rhat:>11.3f}{f.seconds:>9.2f}"
                 + ("  !" if bad else "")
             )
         if failed:
@@ -84,120 +107,192 @@ def rmse(estimate: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((estimate - truth) ** 2)))
 
 
-def _group_means(draws: Mapping, name: str, num_groups: int) -> np.ndarray:
-    mean = np.asarray(draws[name], dtype=float).mean(axis=(0, 1))
-    return np.broadcast_to(mean, (num_groups,)).copy()
+def builders(models: Any, argument: str = "models") -> tuple:
+    """Model builders from ``models``: callables (data -> Model), or (deprecated) registered names."""
+    if isinstance(models, str) or callable(models):
+        models = (models,)
+    out = []
+    for m in models:
+        if isinstance(m, str):
+            warnings.warn(f"{argument}: pass model builders (e.g. jaxmh.models.{m}) rather than names",
+                          DeprecationWarning, stacklevel=3)
+            m = registry.builder(m)
+        if not callable(m):
+            raise TypeError(f"{argument} must be model builders (callables from data to a jaxmh.models.Model), "
+                            f"got {m!r}")
+        out.append(m)
+    if not out:
+        raise ValueError(f"{argument} is empty; expected model builders such as jaxmh.models.hierarchical")
+    return tuple(out)
 
 
-def _worst_diagnostics(draws: Mapping) -> tuple[float, float]:
-    """Largest R-hat and smallest bulk ESS over every scalar parameter."""
-    rhats, esses = [], []
-    for value in draws.values():
-        x = np.asarray(value, dtype=np.float64)
-        r, e = diagnostics._rhat_and_ess_bulk(diagnostics._as_draws(x)[0])
-        rhats.append(r)
-        esses.append(e)
-    return float(np.max(np.concatenate(rhats))), float(np.min(np.concatenate(esses)))
+def labels(built: Sequence) -> list:
+    """Each model's name, made unique (``name``, ``name#2``, ...) when several share one."""
+    out, seen = [], {}
+    for model in built:
+        seen[model.name] = seen.get(model.name, 0) + 1
+        out.append(model.name if seen[model.name] == 1 else f"{model.name}#{seen[model.name]}")
+    return out
+
+
+def check_truth(truth: Any) -> dict | None:
+    """``truth`` as ``{name: float64 array}`` (or ``None``)."""
+    if truth is None:
+        return None
+    if not isinstance(truth, Mapping):
+        raise TypeError(f"truth must be a dict of true parameter values, got {type(truth).__name__}")
+    return {str(k): np.asarray(v, dtype=np.float64) for k, v in truth.items()}
+
+
+def truth_shaped(name: str, value: np.ndarray, truth: Mapping, model: str) -> np.ndarray:
+    """A posterior mean broadcast to ``truth[name]``'s shape (``ValueError`` if it does not fit)."""
+    want = np.shape(truth[name])
+    try:
+        return np.broadcast_to(value, want).copy()
+    except ValueError:
+        raise ValueError(f"truth[{name!r}] has shape {want}, but the {model} model's {name} has shape "
+                         f"{np.shape(value)}") from None
+
+
+def _score(label: str, means: dict, truth: dict | None, num_groups: int) -> tuple[dict, dict]:
+    """``(rmse per truth parameter, means with truth parameters broadcast to the truth's shape)``."""
+    errors = {}
+    if truth is not None:
+        for name in truth:
+            if name in means:
+                means[name] = truth_shaped(name, means[name], truth, label)
+                errors[name] = rmse(means[name], truth[name])
+    for name in ("alpha", "beta"):  # the tutorial's per-group columns
+        if name in means and name not in errors:
+            means[name] = np.broadcast_to(means[name], (num_groups,)).copy() if np.ndim(means[name]) == 0 \
+                else means[name]
+    return errors, means
 
 
 def compare(
     key: jax.Array,
-    data: GroupedData,
+    data: Any,
     truth: Mapping | None = None,
     *,
-    models: Sequence[str] = ("pooled", "unpooled", "hierarchical"),
+    models: Sequence[Callable] = TUTORIAL_MODELS,
+    method: str | methods.Method | None = None,
     num_chains: int = 4,
     num_samples: int = 8000,
     num_warmup: int = 2000,
+    step_size: Any = None,
+    priors: str | Mapping | None = None,
     step_sizes: Mapping[str, float] | None = None,
-    method: str = "rwm",
-    priors: str = "auto",
 ) -> Comparison:
-    """Fit several models to ``data`` with the tutorial's sampler and score them.
+    """Fit several models to ``data`` and score them against the truth.
 
-    The defaults are the tutorial's: 10,000 random-walk Metropolis iterations
-    of which the first 2,000 are dropped, one proposal sd per model
-    (:data:`TUTORIAL_STEP_SIZES`), here on ``num_chains`` chains each.
+    The defaults are the tutorial's run lengths: 10,000 iterations of which
+    the first 2,000 are dropped, here on ``num_chains`` chains per model.
 
     Parameters
     ----------
     key
         PRNG key; model ``m`` (in the order given) uses ``fold_in(key, m)``.
     data
-        The grouped data.
+        The data every builder takes (a :class:`jaxmh.data.GroupedData` for the bundled models).
     truth
-        Optional ``{"alpha": (G,), "beta": (G,)}``; without it RMSEs are NaN.
+        Optional ``{parameter: true values}`` (e.g. ``{"alpha": (G,), "beta": (G,)}``):
+        every parameter it names that a model has is scored by the RMSE of its
+        posterior means (a model's scalar broadcast to the truth's shape).
     models
-        Names among ``"pooled"``, ``"unpooled"``, ``"hierarchical"``.
-    step_sizes
-        Proposal sd per model name, overriding the tutorial's (``method="rwm"``)
-        or giving the starting scale of the tuning.
+        Model builders: callables from ``data`` to a :class:`jaxmh.models.Model`
+        (default: the tutorial's pooled, unpooled and hierarchical models;
+        your own work alike).
     method
-        ``"rwm"`` (the tutorial's untuned sampler), ``"adaptive"`` or
-        ``"blocked"`` (see :func:`jaxmh.fit`; a model without groups, such
-        as the pooled one, falls back from ``"blocked"`` to ``"adaptive"``).
+        As :func:`jaxmh.fit`: ``None`` (default: each model's own, group-blocked
+        where it has groups), ``"rwm"`` (the tutorial's untuned sampler, with
+        each model's :attr:`~jaxmh.models.Model.default_step_size`),
+        ``"adaptive"``, ``"blocked"`` (a model without groups falls back to its
+        default), or a :class:`jaxmh.methods.Method`.
+    step_size
+        As :func:`jaxmh.fit`, for every model.
     priors
-        ``"auto"`` (default): every model's priors scaled to the data
-        (:mod:`jaxmh.default_priors`); ``"tutorial"``: the tutorial's, for
-        data of the tutorial's scale (as ``jaxmh compare`` does on the
-        tutorial's data).
+        ``None`` (default): each builder's own priors (the bundled ones: scaled
+        to the data); ``"auto"``, ``"tutorial"`` or a dict is passed to every
+        builder that takes a ``priors`` argument.
+    step_sizes
+        Deprecated: per model name, as ``step_size``.
 
     Returns
     -------
     Comparison
-        ``.fits`` per model (acceptance rate, RMSEs, posterior mean of sigma,
-        seconds for sampling including compilation, the worst R-hat and bulk
-        ESS over all parameters, per-group posterior means) and ``.table()``.
+        ``.fits`` per model (acceptance rate, RMSE per truth parameter,
+        posterior means, seconds for sampling including compilation, the
+        worst R-hat and bulk ESS over all parameters, the result) and ``.table()``.
+
+    Examples
+    --------
+    >>> import jax, jaxmh
+    >>> data, truth = jaxmh.data.simulate(jax.random.key(0))
+    >>> c = jaxmh.compare(jax.random.key(1), data, truth, num_samples=1000, num_warmup=1000,
+    ...                   models=(jaxmh.models.pooled, jaxmh.models.intercepts, jaxmh.models.hierarchical))
+    >>> [f.model for f in c.fits]
+    ['pooled', 'intercepts', 'hierarchical']
     """
     key = _checks.as_key(key)
-    if not isinstance(data, GroupedData):
-        raise TypeError(f"data must be a GroupedData, got {type(data).__name__}")
-    if isinstance(models, str):
-        models = (models,)
-    unknown = [m for m in models if m not in MODEL_BUILDERS]
-    if unknown or not models:
-        raise ValueError(f"models must be among {sorted(MODEL_BUILDERS)}, got {list(models)}")
-    sizes = dict(TUTORIAL_STEP_SIZES, **(step_sizes or {}))
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if truth is not None:
-        for name in ("alpha", "beta"):
-            if np.shape(truth[name]) != (data.num_groups,):
-                raise ValueError(
-                    f"truth[{name!r}] has shape {np.shape(truth[name])}; expected ({data.num_groups},)"
-                )
+    chosen = builders(models)
+    truth = check_truth(truth)
+    if step_sizes is not None:
+        warnings.warn("compare: step_sizes is deprecated; pass step_size (one for every model) or give "
+                      "a model its default_step_size", DeprecationWarning, stacklevel=2)
+    built = [_build(b, data, priors) for b in chosen]
+    names = labels(built)
     fits = []
-    for m, name in enumerate(models):
-        model = MODEL_BUILDERS[name](data, priors=priors)
-        k_init, k_run = jax.random.split(jax.random.fold_in(key, m))
+    for m, (model, name) in enumerate(zip(built, names)):
+        how = methods.resolve(method, model, fallback=True)
+        size = (step_sizes or {}).get(model.name, step_size)
         start = time.perf_counter()
-        if method == "rwm":
-            result = sample(
-                k_run, rwm(model.logdensity, sizes[name]), model.init(k_init, num_chains),
-                num_samples, num_warmup=num_warmup,
-            )
-        else:
-            how = method if (method != "blocked" or model.split is not None) else "adaptive"
-            result = fit(k_run, model, method=how, num_chains=num_chains, num_samples=num_samples,
-                         num_warmup=num_warmup, step_size=sizes[name])
+        result = fit(jax.random.fold_in(key, m), model, method=how, num_chains=num_chains,
+                     num_samples=num_samples, num_warmup=num_warmup, step_size=size)
         jax.block_until_ready(result)
         seconds = time.perf_counter() - start
-        result = result._replace(prior_bounds=prior_checks.model_bounds(model))
-        rhat, ess = _worst_diagnostics(result.draws)
-        alpha = _group_means(result.draws, "alpha", data.num_groups)
-        beta = _group_means(result.draws, "beta", data.num_groups)
+        rhat, ess = diagnostics.worst(result.draws)
+        means = {k: np.asarray(v, dtype=np.float64).mean(axis=(0, 1)) for k, v in result.draws.items()}
+        errors, means = _score(name, means, truth, model.num_groups)
+        nan = float("nan")
         fits.append(ModelFit(
             model=name,
             acceptance_rate=float(np.mean(result.acceptance_rate)),
-            rmse_alpha=rmse(alpha, truth["alpha"]) if truth is not None else float("nan"),
-            rmse_beta=rmse(beta, truth["beta"]) if truth is not None else float("nan"),
-            sigma_mean=float(np.mean(result.draws["sigma"])),
+            rmse_alpha=errors.get("alpha", nan),
+            rmse_beta=errors.get("beta", nan),
+            sigma_mean=float(np.mean(means["sigma"])) if "sigma" in means else nan,
             seconds=seconds,
             min_ess_bulk=ess,
             max_rhat=rhat,
-            alpha_mean=alpha,
-            beta_mean=beta,
+            alpha_mean=means.get("alpha"),
+            beta_mean=means.get("beta"),
             result=result,
             priors=model.priors,
+            rmse=errors,
+            means=means,
+            method=how.name,
         ))
     return Comparison(data, truth, tuple(fits))
+
+
+def _build(builder: Callable, data: Any, priors: str | None):
+    """``builder(data, priors=priors)`` when the builder takes ``priors``, else ``builder(data)``."""
+    from jaxmh.models.base import Model
+
+    if priors is not None and _takes(builder, "priors"):
+        model = builder(data, priors=priors)
+    else:
+        model = builder(data)
+    if not isinstance(model, Model):
+        raise TypeError(f"a model builder must return a jaxmh.models.Model, {builder!r} returned "
+                        f"{type(model).__name__}")
+    return model
+
+
+def _takes(fn: Callable, name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

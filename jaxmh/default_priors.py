@@ -38,7 +38,7 @@ import numpy as np
 
 from jaxmh.priors import Exponential, Normal, Uniform
 
-__all__ = ["SCHEMES", "ROLES", "DataScale", "data_scale", "default_priors", "rough_estimates"]
+__all__ = ["SCHEMES", "ROLES", "DataScale", "data_scale", "default_priors", "is_scale", "rough_estimates"]
 
 #: Names of the schemes: ``"auto"`` (scaled to the data, the default) and ``"tutorial"``.
 SCHEMES = ("auto", "tutorial")
@@ -186,3 +186,9 @@ def resolve(model: str, data: Any, priors: str | Mapping | None, given: Mapping[
     out.update(overrides)
     out.update(given)
     return {k: out[k] for k in ROLES[model]}
+
+
+def is_scale(model: str, name: str) -> bool:
+    """Whether parameter ``name`` of ``model`` is a scale (its own lower bound is 0)."""
+    role = ROLES[model][name]
+    return role == "sigma" or role.startswith("sd_")

@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["rhat", "rhat_from_moments", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean", "mcse_sd", "split_chains",
-           "rank_normalize", "autocovariance"]
+           "rank_normalize", "autocovariance", "as_rows", "rows_rhat_and_ess_bulk", "rows_mcse_mean",
+           "rows_ess_tail", "worst"]
 
 _BLOM = 3.0 / 8.0
 
@@ -31,7 +32,7 @@ _BLOM = 3.0 / 8.0
 # Shapes.  Internally every array is (E, C, N): one row of chains x draws per
 # scalar parameter, draws contiguous, so sorts and FFTs run on contiguous memory.
 # ---------------------------------------------------------------------------
-def _as_draws(draws) -> tuple[np.ndarray, tuple]:
+def as_rows(draws) -> tuple[np.ndarray, tuple]:
     """(chain, draw, *event) -> contiguous float64 (E, chain, draw) and the event shape."""
     arr = np.asarray(draws, dtype=np.float64)
     if arr.ndim < 2:
@@ -234,7 +235,7 @@ def _nan_if_short(fn):
     def wrapped(x: np.ndarray, *args):
         if x.shape[-1] < 4:
             out = np.full(x.shape[0], np.nan)
-            return (out, out.copy()) if fn.__name__ == "_rhat_and_ess_bulk" else out
+            return (out, out.copy()) if fn.__name__ == "rows_rhat_and_ess_bulk" else out
         return fn(x, *args)
 
     wrapped.__name__ = fn.__name__
@@ -251,7 +252,7 @@ def _rows(x: np.ndarray) -> np.ndarray:
 # Public diagnostics
 # ---------------------------------------------------------------------------
 @_nan_if_short
-def _rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rows_rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank-normalised split R-hat and bulk ESS of (C, N, E), sharing the rank normalisation."""
     split = split_chains(x)
     z = rank_normalize(split)
@@ -284,8 +285,8 @@ def rhat(draws):
     >>> bool(rhat(x) < 1.01)
     True
     """
-    x, event = _as_draws(draws)
-    return _finish(_rhat_and_ess_bulk(x)[0], event)
+    x, event = as_rows(draws)
+    return _finish(rows_rhat_and_ess_bulk(x)[0], event)
 
 
 def ess_bulk(draws):
@@ -293,8 +294,8 @@ def ess_bulk(draws):
 
     Returns an array shaped ``event`` (see :func:`rhat` for the input).
     """
-    x, event = _as_draws(draws)
-    return _finish(_rhat_and_ess_bulk(x)[1], event)
+    x, event = as_rows(draws)
+    return _finish(rows_rhat_and_ess_bulk(x)[1], event)
 
 
 def _quantile_ess(x: np.ndarray, prob: float) -> np.ndarray:
@@ -303,15 +304,15 @@ def _quantile_ess(x: np.ndarray, prob: float) -> np.ndarray:
 
 
 @_nan_if_short
-def _ess_tail(x: np.ndarray, prob: tuple = (0.05, 0.95)) -> np.ndarray:
+def rows_ess_tail(x: np.ndarray, prob: tuple = (0.05, 0.95)) -> np.ndarray:
     low, high = _quantile_ess(x, prob[0]), _quantile_ess(x, prob[1])
     return _where_valid(np.where(high < low, high, low), _valid(x, min_chains=1))
 
 
 def ess_tail(draws, prob: tuple = (0.05, 0.95)):
     """Tail effective sample size: the smaller ESS of the 5% and 95% quantile indicators."""
-    x, event = _as_draws(draws)
-    return _finish(_ess_tail(x, prob), event)
+    x, event = as_rows(draws)
+    return _finish(rows_ess_tail(x, prob), event)
 
 
 @_nan_if_short
@@ -321,25 +322,25 @@ def _ess_mean(x: np.ndarray) -> np.ndarray:
 
 def ess_mean(draws):
     """Effective sample size for the mean: ESS of the split chains (no rank normalisation)."""
-    x, event = _as_draws(draws)
+    x, event = as_rows(draws)
     return _finish(_ess_mean(x), event)
 
 
 @_nan_if_short
-def _mcse_mean(x: np.ndarray) -> np.ndarray:
+def rows_mcse_mean(x: np.ndarray) -> np.ndarray:
     sd = np.std(_rows(x), axis=1, ddof=1)
     return _where_valid(sd / np.sqrt(_ess_basic(split_chains(x))), _valid(x, min_chains=1))
 
 
 def mcse_mean(draws):
     """Monte Carlo standard error of the posterior mean: ``sd / sqrt(ess_mean)``."""
-    x, event = _as_draws(draws)
-    return _finish(_mcse_mean(x), event)
+    x, event = as_rows(draws)
+    return _finish(rows_mcse_mean(x), event)
 
 
 def mcse_sd(draws):
     """Monte Carlo standard error of the posterior standard deviation (ArviZ's definition)."""
-    x, event = _as_draws(draws)
+    x, event = as_rows(draws)
     return _finish(_mcse_sd(x), event)
 
 
@@ -382,3 +383,13 @@ def rhat_from_moments(count, mean, variance):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.sqrt(((n - 1) / n * within + between_over_n) / within)
     return np.where(within > 0, out, np.nan)[()]
+
+
+def worst(draws: dict) -> tuple[float, float]:
+    """Largest R-hat and smallest bulk ESS over every scalar parameter of a dict of draws."""
+    rhats, esses = [], []
+    for value in draws.values():
+        r, e = rows_rhat_and_ess_bulk(as_rows(value)[0])
+        rhats.append(r)
+        esses.append(e)
+    return float(np.max(np.concatenate(rhats))), float(np.min(np.concatenate(esses)))

@@ -4,105 +4,60 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _flat, _loop, adaptation, checkpoints, devices, prior_checks
+from jaxmh import _checks, _loop, _stepsize, checkpoints, devices, methods, prior_checks
 from jaxmh import progress as progress_mod
-from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
+from jaxmh._threefry import fold_in
 from jaxmh.models.base import Model
-from jaxmh.sampling import (Result, _check_initial, assemble, check_run_options, key_data_list,
-                            chunk_steps)
+from jaxmh.sampling import Bound, Result, assemble, check_initial, check_run_options, chunk_steps, key_data_list
 
-__all__ = ["fit", "METHODS", "DEFAULT_STEP_SIZE"]
+__all__ = ["fit", "METHODS", "DEFAULT_STEP_SIZE", "program"]
 
-METHODS = ("rwm", "adaptive", "blocked")
-#: Proposal sd of the untuned tutorial sampler (``method="rwm"``) and the start of tuning.
+#: The method names (:data:`jaxmh.methods.METHODS`).
+METHODS = tuple(methods.METHODS)
+#: Where tuning starts, in units of each parameter's typical scale (:attr:`Model.start_scale`).
 DEFAULT_STEP_SIZE = 0.1
 
 
-def _block_dims_rwm(position: dict) -> np.ndarray:
-    return np.asarray(sum(int(np.prod(np.shape(v))) for v in jax.tree_util.tree_leaves(position)))
+@dataclass(frozen=True)
+class Rebound:
+    """``step(key, state, (data, params))``: the target rebuilt from per-chain data (:attr:`Model.with_data`)."""
+
+    kernel: Any
+    with_data: Callable
+
+    def __call__(self, key, state, params):
+        data, p = params
+        return self.kernel.step(key, state, self.kernel.target_of(self.with_data(data)), p)
 
 
 @dataclass(frozen=True)
-class _BlockedStep:
-    split: Any
-    kernel: Callable = blocked_kernel.build_kernel()
-
-    def __call__(self, key, state, step_size):
-        sizes, interweave = step_size
-        return self.kernel(key, state, self.split, sizes, interweave)
-
-
-def _rwm_scale(multiplier, sd):
-    return jax.tree.map(lambda s: multiplier * s, sd)
-
-
-@lru_cache(maxsize=None)
-def _blocked_scale(group_names, num_groups):
-    """Multipliers ``[group 0..G-1, global, interweave]`` times per-coordinate scales."""
-
-    def scale(multiplier, sd):
-        sizes, interweave = {}, {}
-        for k, s in sd.items():
-            if k in group_names:
-                sizes[k] = multiplier[:num_groups].reshape((num_groups,) + (1,) * (jnp.ndim(s) - 1)) * s
-            else:
-                sizes[k] = multiplier[num_groups] * s
-                interweave[k] = multiplier[-1] * s
-        return sizes, interweave
-
-    return scale
-
-
-@dataclass(frozen=True)
-class _AdaptiveWarmup:
-    """A warm-up step that tunes the proposal scales (:func:`jaxmh.adaptation.warmup_step`).
-
-    ``params`` is ``None`` for a model with its data inside, or per-chain data
-    that the step function takes as ``(data, step_size)``.
-    """
+class TunedWarmup:
+    """Warm-up step ``t``: the adapter's current parameters, a kernel step, then tuning."""
 
     step_fn: Callable
-    scale_fn: Callable
-    dims: tuple
-    num_steps: int
+    adapter: Any
 
     def __call__(self, chain_key, state, aux, params, t):
-        def step(key, state, step_size):
-            return self.step_fn(key, state, step_size if params is None else (params, step_size))
-
-        return adaptation.warmup_step(chain_key, state, aux, t, step_fn=step, scale_fn=self.scale_fn,
-                                      dims=self.dims, num_steps=self.num_steps)
+        p = self.adapter.params(aux)
+        state, info = self.step_fn(fold_in(chain_key, t), state, p if params is None else (params, p))
+        return state, self.adapter.update(aux, t, state.position, info)
 
 
 @dataclass(frozen=True)
-class _Tuned:
-    """End of warm-up: the frozen step sizes (paired with the per-chain data, if any)."""
+class TunedFinish:
+    """End of warm-up: the adapter's final parameters (paired with the per-chain data, if any)."""
 
-    scale_fn: Callable
+    adapter: Any
 
     def __call__(self, aux, params):
-        tuned = jax.vmap(lambda a: adaptation.warmup_result(a, self.scale_fn))(aux)
+        tuned = jax.vmap(self.adapter.final)(aux)
         return tuned if params is None else (params, tuned)
-
-
-class Plan(NamedTuple):
-    """How to run one model: its kernel states and the pieces :func:`jaxmh._loop.run` takes."""
-
-    states: Any
-    step_fn: Callable
-    warm_step: Callable
-    warm_aux: Any
-    warm_params: Any
-    finish: Callable
-    same_key: bool  # warm-up and sampling share one key and one step count (the tutorial's rwm)
-    emit: Callable = _loop.identity  # state position -> the position users see (unravel, if flat)
 
 
 def _units(model: Model, one: dict) -> dict | None:
@@ -114,86 +69,80 @@ def _units(model: Model, one: dict) -> dict | None:
     return {k: np.full(np.shape(v), float(scales.get(k, 1.0))) for k, v in one.items()}
 
 
-def plan(model: Model, method: str, positions: dict, start: float, num_warmup: int, data: Any = None,
-         step_fn: Callable | None = None, states: Any = None) -> Plan:
-    """Kernel states and step functions for ``method`` on ``model`` (chains on axis 0).
-
-    ``data``, ``step_fn`` and ``states`` let a caller pass per-chain data
-    through the sampler (as :func:`jaxmh.study` does); by default the model's
-    own closures are used.
-    """
-    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
+def _initial_sd(step_size: Any, one: Any, unit: Any) -> Any:
+    """``step_size`` (a float or a pytree like the position) times each coordinate's unit."""
     dtype = jnp.result_type(float)
+    leaves, treedef = jax.tree_util.tree_flatten(one)
+    units = jax.tree_util.tree_leaves(unit) if unit is not None else [1.0] * len(leaves)
+    return jax.tree_util.tree_unflatten(treedef, [
+        jnp.asarray(np.broadcast_to(np.asarray(s, np.float64), np.shape(v)) * u, dtype) if unit is not None
+        else jnp.full(jnp.shape(v), s, dtype)
+        for s, v, u in zip(_stepsize.leaf_scales(step_size, one), leaves, units)])
+
+
+def program(method: methods.Method, model: Model, positions: Any, *, step_size: Any, num_warmup: int,
+            params: Any = None, data: Any = None) -> _loop.Program:
+    """What :func:`jaxmh._loop.run` executes for ``method`` on ``model`` (chains on axis 0).
+
+    ``step_size``: the fixed proposal sds of an untuned method, or where tuning
+    starts (in units of :attr:`Model.start_scale`).  ``params``: the kernel's
+    parameters, per chain, to run untuned with (a fit continued from its
+    result).  ``data``: per-chain model data (:attr:`Model.data`, leading chain
+    axis); the kernel's target is then rebuilt from it (:attr:`Model.with_data`).
+    """
+    kernel = method.kernel
+    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
     one = jax.tree.map(lambda v: v[0], positions)
-    unit = _units(model, one)
-    emit, logdensity = _loop.identity, model.logdensity
-    fns = _flat.ravel_fns(one) if method in ("rwm", "adaptive") and step_fn is None and states is None \
-        and data is None else None
-    if fns is not None:  # a joint random walk runs on one vector per chain (see jaxmh._flat)
-        ravel, emit = fns
-        logdensity = _flat.FlatLogdensity(model.logdensity, emit)
-        positions, one = jax.vmap(ravel)(positions), ravel(one)
+    target = kernel.target_of(model)
+    tuned = method.tuned and params is None
+    if params is None and not tuned:
+        kernel.check(target, step_size, one)
+        params = kernel.per_chain(step_size, one, num_chains)
+    elif params is not None:
+        kernel.check(target, params, one, num_chains)
+        params = kernel.per_chain(params, one, num_chains)
+    emit, run_target, run_one, unit = _loop.identity, target, one, _units(model, one)
+    initial_sd = _initial_sd(step_size, one, unit) if tuned else None
+    rep = kernel.representation(target, one) if kernel.representation is not None and data is None else None
+    if rep is not None:  # the kernel's own faster layout (the random walk: one flat vector per chain)
+        ravel_all = jax.vmap(rep.ravel)
+        positions, run_target, run_one, emit = ravel_all(positions), rep.target, rep.ravel(one), rep.unravel
+        params = None if params is None else ravel_all(params)
+        initial_sd = None if initial_sd is None else rep.ravel(initial_sd)
         unit = None if unit is None else np.concatenate([np.ravel(u) for u in jax.tree_util.tree_leaves(unit)])
-    if method == "rwm" or unit is None:  # the tutorial's sampler: one sd, whatever the model's scales
-        initial_sd = jax.tree.map(lambda v: jnp.full(jnp.shape(v), start, dtype), one)
+    if data is None:
+        step = Bound(kernel, run_target)
+        states = jax.vmap(kernel.init, in_axes=(0, None))(positions, run_target)
     else:
-        initial_sd = jax.tree.map(lambda v, u: jnp.asarray(start * u, dtype), one, unit)
-    batch = lambda tree: jax.tree.map(  # noqa: E731
-        lambda v: jnp.broadcast_to(v, (num_chains,) + jnp.shape(v)), tree)
-    if method in ("rwm", "adaptive"):
-        step = step_fn or rwm_kernel.ScaledStep(logdensity)
-        if states is None:
-            states = jax.vmap(lambda p: rwm_kernel.init(p, logdensity))(positions)
-        scale_fn, dims = _rwm_scale, int(_block_dims_rwm(one))
-    else:
-        split = model.split
-        step = step_fn or _BlockedStep(split)
-        if states is None:
-            states = jax.vmap(lambda p: blocked_kernel.init(p, split))(positions)
-        group_dim = sum(int(np.prod(np.shape(one[k])[1:])) for k in split.group_names)
-        global_dim = sum(int(np.prod(np.shape(v))) for k, v in one.items() if k not in split.group_names)
-        num_groups = int(np.shape(one[split.group_names[0]])[0])
-        scale_fn = _blocked_scale(tuple(split.group_names), num_groups)
-        # blocks: each group, the globals, and the interweaving move (its own multiplier)
-        interweaves = split.standardize is not None and global_dim > 0
-        dims = tuple([group_dim] * num_groups + [max(global_dim, 1)] * (2 if interweaves else 1))
-    if method == "rwm":  # the tutorial's sampler: one fixed sd, warm-up steps simply dropped
-        fixed = batch(initial_sd)
-        params = fixed if data is None else (data, fixed)
-        return Plan(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, True, emit)
-    aux = jax.vmap(lambda p: adaptation.warmup_init(p, initial_sd, dims, unit))(positions)
-    return Plan(states, step, _AdaptiveWarmup(step, scale_fn, dims, num_warmup), aux, data,
-                _Tuned(scale_fn), False, emit)
+        step = Rebound(kernel, model.with_data)
+        states = jax.vmap(lambda p, d: kernel.init(p, kernel.target_of(model.with_data(d))))(positions, data)
+    if not tuned:
+        warm_params = params if data is None else (data, params)
+        return _loop.Program(states, step, _loop.PlainWarmup(step), None, warm_params, _loop.keep_params, emit,
+                             same_key=not method.tuned)
+    adapter = kernel.adaptation(run_target, run_one, num_warmup)
+    aux = jax.vmap(adapter.init, in_axes=(0, None, None))(positions, initial_sd, unit)
+    return _loop.Program(states, step, TunedWarmup(step, adapter), aux, data, TunedFinish(adapter), emit)
 
 
-def run_plan(p: Plan, k_warm: jax.Array, k_run: jax.Array, chain_ids: jax.Array, *, num_warmup: int,
-             num_samples: int, thin: int, store: str, chunk: int | None = None,
-             checkpoint: str | None = None, fingerprint: dict | None = None,
-             progress: Any = None) -> "_loop.Output":
-    """Run a :class:`Plan` (chains padded to the device count) through :func:`jaxmh._loop.run`."""
-    size = devices.padded_size(int(chain_ids.shape[0]))
-    return _loop.run(
-        warm_key=k_run if p.same_key else k_warm, run_key=k_run,
-        chain_ids=devices.pad(chain_ids, size), states=devices.pad(p.states, size),
-        warm_step=p.warm_step, warm_aux=devices.pad(p.warm_aux, size),
-        warm_params=devices.pad(p.warm_params, size), finish=p.finish, step_fn=p.step_fn,
-        num_warmup=num_warmup, num_samples=num_samples, thin=thin,
-        t_offset=num_warmup if p.same_key else 0, store=store, chunk_steps=chunk,
-        checkpoint=checkpoint, fingerprint=fingerprint or {},
-        progress=progress or progress_mod.Progress(0, False), emit=p.emit,
-    )
+def _continued(init: Any) -> tuple[Any, Any]:
+    """``(positions, kernel parameters or None)`` from ``fit``'s ``init`` argument."""
+    if isinstance(init, Result):
+        return init.final_state.position, init.step_size
+    return init, None
 
 
 def fit(
     key: jax.Array,
     model: Model,
     *,
-    method: str | None = None,
+    method: str | methods.Method | Any = None,
     num_chains: int = 4,
     num_samples: int = 1000,
-    num_warmup: int = 1000,
+    num_warmup: int | None = None,
     thin: int = 1,
-    step_size: float | None = None,
+    step_size: Any = None,
+    init: Any = None,
     store: str = "draws",
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -212,15 +161,22 @@ def fit(
         Metropolis-within-Gibbs with per-group scales tuned in warm-up;
         ``"adaptive"`` (default otherwise): joint random walk with per-coordinate
         scales tuned in warm-up; ``"rwm"``: the tutorial's untuned joint random
-        walk with one proposal sd (``step_size``, default 0.1).
+        walk; or a :class:`jaxmh.methods.Method` / :class:`jaxmh.kernels.Kernel`
+        of your own (:data:`jaxmh.methods.METHODS` lists the names).
     num_chains, num_samples, num_warmup, thin
-        Chains; draws kept per chain; warm-up steps (tuning, then discarded);
-        keep every ``thin``-th step.
+        Chains; draws kept per chain; warm-up steps (tuning, then discarded;
+        default 1000, or 0 when continuing a result); keep every ``thin``-th step.
     step_size
-        Starting proposal sd (``"adaptive"``, ``"blocked"``), in units of each
-        parameter's typical scale (:attr:`Model.start_scale`, from its prior;
-        1 for the tutorial's priors), or the fixed one (``"rwm"``, in the
-        parameters' own units).
+        A float or a pytree like the position.  Tuned methods: where tuning
+        starts, in units of each parameter's typical scale
+        (:attr:`Model.start_scale`, from its prior; default 0.1).  ``"rwm"``:
+        the fixed proposal sd in the parameters' own units (default
+        :attr:`Model.default_step_size`, the tutorial's).
+    init
+        Starting positions (leading chain axis; default: ``model.init``), or an
+        earlier :class:`Result` of this model and method to continue: its
+        chains go on from ``final_state`` with its tuned ``step_size`` (no
+        warm-up unless ``num_warmup`` asks to tune again).
     store, checkpoint, checkpoint_every, progress
         As :func:`jaxmh.sample`: keep draws or only running moments; save to
         and resume from a checkpoint file; show a progress bar.
@@ -228,56 +184,67 @@ def fit(
     Returns
     -------
     Result
-        As :func:`jaxmh.sample`, with ``step_size`` holding the tuned scales
-        per chain.
+        As :func:`jaxmh.sample`, with ``step_size`` holding the kernel's
+        parameters per chain (tuned, or fixed), so that e.g.
+        ``jaxmh.kernels.blocked(model.split, result.step_size)`` rebuilds the
+        kernel; ``method`` names the sampler.
 
     Examples
     --------
     >>> import jax, jaxmh
     >>> data, truth = jaxmh.data.simulate(jax.random.key(0))
-    >>> result = jaxmh.fit(jax.random.key(1), jaxmh.models.hierarchical(data), num_samples=500)
+    >>> model = jaxmh.models.hierarchical(data)
+    >>> result = jaxmh.fit(jax.random.key(1), model, num_samples=500)
     >>> result.draws["alpha"].shape
     (4, 500, 75)
+    >>> more = jaxmh.fit(jax.random.key(2), model, init=result, num_samples=500)  # 500 more draws per chain
     """
     key = _checks.as_key(key)
     if not isinstance(model, Model):
         raise TypeError(f"model must be a jaxmh.models.Model, got {type(model).__name__}")
-    if method is None:
-        method = "blocked" if model.split is not None else "adaptive"
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "blocked" and model.split is None:
-        raise ValueError(f"method='blocked' needs a model with groups; the {model.name} model has none")
-    num_chains = _checks.positive_int(num_chains, "num_chains")
+    chosen = methods.resolve(method, model)
     num_samples = _checks.positive_int(num_samples, "num_samples")
+    continuing = isinstance(init, Result)
+    num_warmup = (0 if continuing else 1000) if num_warmup is None else num_warmup
     num_warmup = _checks.nonnegative_int(num_warmup, "num_warmup")
     thin = _checks.positive_int(thin, "thin")
-    start = DEFAULT_STEP_SIZE if step_size is None else step_size
-    _checks.positive_scales(start, "step_size")
+    if step_size is None:
+        step_size = DEFAULT_STEP_SIZE if chosen.tuned else model.default_step_size
+    _checks.positive_scales(step_size, "step_size")
     checkpoint, checkpoint_every = check_run_options(store, checkpoint, checkpoint_every, progress)
     k_init, k_warm, k_run = jax.random.split(key, 3)
-    positions = model.init(k_init, num_chains)
-    p = plan(model, method, positions, start, num_warmup)
-    _check_initial(positions, p.states.logdensity)
+    if init is None:
+        num_chains = _checks.positive_int(num_chains, "num_chains")
+        positions, params = model.init(k_init, num_chains), None
+    else:
+        if continuing and init.final_state is None:
+            raise ValueError("init: this result has no final state to continue from")
+        positions, params = _continued(init)
+        positions = jax.tree.map(jnp.asarray, positions)
+        num_chains = int(jax.tree_util.tree_leaves(positions)[0].shape[0])
+        if continuing and params is None:
+            raise ValueError("init: this result has no step_size (it was not made by jaxmh.fit); "
+                             "continue it with jaxmh.sample and its kernel")
+        if num_warmup > 0:
+            params = None  # tune again, from where the chains are
+    p = program(chosen, model, positions, step_size=step_size, num_warmup=num_warmup, params=params)
+    check_initial(positions, p.states.logdensity)
     total = num_warmup + num_samples * thin
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
     fingerprint = {
-        "kind": "fit", "model": model.name, "method": method, "key": key_data_list(key),
+        "kind": "fit", "model": model.name, "method": chosen.name, "key": key_data_list(key),
         "num_chains": num_chains, "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin,
-        "store": store, "chunk": chunk, "step_size": float(start), "start": checkpoints.digest(p.states),
+        "store": store, "chunk": chunk, "step_size": checkpoints.digest(step_size),
+        "start": checkpoints.digest(p.states), "params": checkpoints.digest(params),
     }
-    out = run_plan(p, k_warm, k_run, jnp.arange(num_chains, dtype=jnp.uint32), num_warmup=num_warmup,
-                   num_samples=num_samples, thin=thin, store=store, chunk=chunk, checkpoint=checkpoint,
-                   fingerprint=fingerprint,
-                   progress=progress_mod.Progress(total, show, desc=f"{model.name} ({method})"))
-    if p.emit is not _loop.identity:  # flat vectors back to the model's parameters
+    config = _loop.RunConfig(num_warmup, num_samples, thin, store, chunk, checkpoint, fingerprint,
+                             progress_mod.Progress(total, show, desc=f"{model.name} ({chosen.name})"))
+    out = _loop.run(p, config, warm_key=k_warm, run_key=k_run,
+                    chain_ids=jnp.arange(num_chains, dtype=jnp.uint32))
+    if p.emit is not _loop.identity:  # the kernel's layout back to the model's parameters
         unravel = jax.vmap(p.emit)
         out = out._replace(states=out.states._replace(position=unravel(out.states.position)),
                            params=unravel(out.params))
-    tuned = devices.unpad(out.params, num_chains)
-    if method == "blocked":
-        sizes, interweave = tuned
-        tuned = dict(sizes, **({"interweave": interweave} if model.split.standardize is not None else {}))
-    result = assemble(out, num_chains, num_samples, store, step_size=tuned)
-    return result._replace(prior_bounds=prior_checks.model_bounds(model))
+    result = assemble(out, num_chains, num_samples, store, step_size=devices.unpad(out.params, num_chains))
+    return result._replace(prior_bounds=prior_checks.model_bounds(model), method=chosen.name)

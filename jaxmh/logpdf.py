@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
 
 __all__ = ["normal", "uniform", "half_normal", "half_cauchy", "exponential"]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,3 +325,25 @@ def parse(text: str) -> Any:
         except ValueError:
             raise ValueError(f"the prior {text!r} has {a!r} where a number is expected") from None
     return kind(*values)
+
+
+def _register_pytree(cls: type) -> None:
+    """A prior is a pytree of its numbers, so a model's priors can travel with its data
+    (:attr:`jaxmh.models.Model.data`) and be batched, e.g. one data-scaled prior per dataset
+    in :func:`jaxmh.study`.  Unflattening skips the checks (the numbers may be traced)."""
+    names = tuple(f.name for f in dataclasses.fields(cls))
+
+    def flatten(prior):
+        return tuple(getattr(prior, n) for n in names), None
+
+    def unflatten(_, children):
+        prior = object.__new__(cls)
+        for n, v in zip(names, children):
+            object.__setattr__(prior, n, v)
+        return prior
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+
+
+for _cls in _PRIORS:
+    _register_pytree(_cls)

@@ -12,6 +12,7 @@ computation per (kernel, shapes, settings).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, NamedTuple
@@ -20,12 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _flat, _loop, checkpoints, devices
+from jaxmh import _checks, _loop, checkpoints, devices
 from jaxmh import progress as progress_mod
-from jaxmh.kernels.random_walk import RWState, SamplingAlgorithm
+from jaxmh.kernels.base import SamplingAlgorithm
 from jaxmh.moments import Moments, moments_of
 
-__all__ = ["Result", "sample"]
+__all__ = ["Result", "sample", "check_initial"]
 
 PyTree = Any
 
@@ -43,8 +44,11 @@ class Result(NamedTuple):
         The kernels' states after the last step (leading chain axis); pass it
         back to :func:`sample` as ``initial_positions`` to continue the chains.
     step_size
-        The proposal sds the sampling phase used, per chain (leading chain
-        axis), when warm-up tuned them (:func:`jaxmh.fit`); otherwise ``None``.
+        The kernel's parameters the sampling phase used (its proposal sds),
+        per chain (leading chain axis): tuned in warm-up by :func:`jaxmh.fit`,
+        or as given.  Rebuild the kernel with them to continue the chains
+        (``jaxmh.kernels.blocked(model.split, result.step_size)``).  ``None``
+        for a hand-made kernel without the open form.
     moments
         With ``store="moments"`` (or ``"both"``): per-chain running moments of
         the kept draws, a :class:`jaxmh.moments.Moments` (``count``, ``mean``,
@@ -54,6 +58,9 @@ class Result(NamedTuple):
         The finite bounds the model's priors set (:class:`jaxmh.prior_checks.PriorBound`),
         filled in by :func:`jaxmh.fit`; :func:`jaxmh.summary` warns when the
         posterior reaches one.
+    method
+        The sampler :func:`jaxmh.fit` ran (a name of :data:`jaxmh.methods.METHODS`
+        or the kernel's), or ``None``.
     """
 
     draws: PyTree
@@ -62,6 +69,7 @@ class Result(NamedTuple):
     step_size: Any = None
     moments: Moments | None = None
     prior_bounds: tuple = ()
+    method: str | None = None
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).
@@ -137,7 +145,7 @@ def _describe_chain(position: PyTree, c: int) -> str:
     return ", ".join(parts)
 
 
-def _check_initial(position: PyTree, logdensity: jax.Array) -> None:
+def check_initial(position: PyTree, logdensity: jax.Array) -> None:
     names = _checks.leaf_names(position)
     for name, leaf in zip(names, jax.tree_util.tree_leaves(position)):
         arr = np.asarray(leaf)
@@ -167,8 +175,8 @@ def _init(positions, *, init_fn):
 
 
 @dataclass(frozen=True)
-class _KernelStep:
-    """``step(key, state, params)`` for a closed kernel that takes no per-chain parameters."""
+class Closed:
+    """``step(key, state, params)`` for a hand-made algorithm's ``step(key, state)`` (no parameters)."""
 
     step: Callable
 
@@ -224,8 +232,8 @@ def sample(
     key: jax.Array,
     kernel: SamplingAlgorithm,
     initial_positions: PyTree,
-    num_samples: int,
-    *,
+    *args: Any,
+    num_samples: int | None = None,
     num_warmup: int = 0,
     thin: int = 1,
     store: str = "draws",
@@ -240,14 +248,17 @@ def sample(
     key
         A JAX PRNG key (``jax.random.key(seed)``).
     kernel
-        A sampling algorithm with ``init(position)`` and ``step(key, state)``,
-        e.g. :func:`jaxmh.rwm`.
+        A sampling algorithm, e.g. ``jaxmh.rwm(logdensity, step_size)`` or
+        ``jaxmh.kernels.blocked(model.split, step_size)``: the driver runs its
+        open form (:class:`jaxmh.kernels.base.SamplingAlgorithm`), or, for a
+        hand-made one, just its ``init(position)`` and ``step(key, state)``.
     initial_positions
         Pytree whose leaves have a leading chain axis ``(num_chains, ...)``;
         the number of chains is read from it.  A ``final_state`` from an
         earlier :class:`Result` continues those chains.
     num_samples
-        Draws kept per chain (after warm-up and thinning).
+        Draws kept per chain (after warm-up and thinning); default 1000.
+        (Passing it positionally still works but is deprecated.)
     num_warmup
         Steps run and discarded first.
     thin
@@ -272,16 +283,25 @@ def sample(
     -------
     Result
         ``draws`` (leaves ``(num_chains, num_samples, ...)``), ``acceptance_rate``
-        (``(num_chains,)``, post-warm-up), ``final_state`` and ``moments``.
+        (``(num_chains,)``, post-warm-up), ``final_state``, ``moments`` and
+        ``step_size`` (the kernel's parameters per chain, when it has them).
 
     Examples
     --------
     >>> import jax, jax.numpy as jnp, jaxmh
     >>> kernel = jaxmh.rwm(lambda p: -0.5 * jnp.sum(p["x"] ** 2), step_size=1.0)
-    >>> result = jaxmh.sample(jax.random.key(0), kernel, {"x": jnp.zeros((4, 2))}, 1000)
+    >>> result = jaxmh.sample(jax.random.key(0), kernel, {"x": jnp.zeros((4, 2))}, num_samples=1000)
     >>> result.draws["x"].shape
     (4, 1000, 2)
     """
+    if args:
+        if len(args) > 1 or num_samples is not None:
+            raise TypeError("sample takes key, kernel and initial_positions positionally; "
+                            "pass num_samples=... and the other settings by keyword")
+        warnings.warn("jaxmh.sample: pass num_samples by keyword (sample(key, kernel, positions, "
+                      "num_samples=N)), as fit, compare and study take it", DeprecationWarning, stacklevel=2)
+        num_samples = args[0]
+    num_samples = 1000 if num_samples is None else num_samples
     key = _checks.as_key(key)
     if not (hasattr(kernel, "init") and hasattr(kernel, "step")):
         raise TypeError(
@@ -293,44 +313,72 @@ def sample(
     thin = _checks.positive_int(thin, "thin")
     checkpoint, checkpoint_every = check_run_options(store, checkpoint, checkpoint_every, progress)
 
-    if _is_state(initial_positions):
-        states = initial_positions
-        num_chains = _num_chains(states.position)
-        jax.eval_shape(jax.vmap(kernel.init), states.position)  # the kernel's own checks (structure)
+    open_form = getattr(kernel, "kernel", None) is not None
+    continuing = _is_state(initial_positions)
+    positions = initial_positions.position if continuing else _as_float_positions(initial_positions)
+    num_chains = _num_chains(positions)
+    if open_form:
+        p = _open_program(kernel, positions, num_chains)
+        if not continuing:
+            check_initial(positions, p.states.logdensity)
+    elif continuing:
+        jax.eval_shape(jax.vmap(kernel.init), positions)  # the kernel's own checks (structure)
+        p = _loop.Program(initial_positions, Closed(kernel.step), _loop.PlainWarmup(Closed(kernel.step)), None,
+                          None, _loop.keep_params, same_key=True)
     else:
-        positions = _as_float_positions(initial_positions)
-        num_chains = _num_chains(positions)
         states = _init(positions, init_fn=kernel.init)
-        _check_initial(positions, states.logdensity)
-    step_fn, emit, run_states, params = _KernelStep(kernel.step), _loop.identity, states, None
-    flat = _flat.flatten(kernel.step, jax.tree.map(lambda v: v[0], states.position))
-    if flat is not None:  # jaxmh.rwm: the same chain, run on one vector per chain (faster)
-        step_fn, emit = flat.step, flat.unravel
-        run_states = RWState(jax.vmap(flat.ravel)(states.position), states.logdensity)
-        dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(states.position)),
-                                  jnp.float32)   # the kernel's noise dtype
-        params = jnp.broadcast_to(jnp.asarray(flat.scales, dtype), (num_chains,) + flat.scales.shape)
+        check_initial(positions, states.logdensity)
+        p = _loop.Program(states, Closed(kernel.step), _loop.PlainWarmup(Closed(kernel.step)), None, None,
+                          _loop.keep_params, same_key=True)
     total = num_warmup + num_samples * thin
     show = progress_mod.wanted(progress)
     chunk = chunk_steps(total, checkpoint, checkpoint_every, show)
     fingerprint = {
         "kind": "sample", "key": key_data_list(key), "num_chains": num_chains,
         "num_samples": num_samples, "num_warmup": num_warmup, "thin": thin, "store": store,
-        "chunk": chunk, "start": checkpoints.digest(states), "kernel": type(kernel.step).__name__,
+        "chunk": chunk, "start": checkpoints.digest(p.states),
+        "kernel": kernel.kernel.name if open_form else type(kernel.step).__name__,
+        "params": checkpoints.digest(p.warm_params),
     }
-    size = devices.padded_size(num_chains)
-    out = _loop.run(
-        warm_key=key, run_key=key, chain_ids=jnp.arange(size, dtype=jnp.uint32),
-        states=devices.pad(run_states, size), warm_step=_loop.PlainWarmup(step_fn), warm_aux=None,
-        warm_params=devices.pad(params, size), finish=_loop.keep_params, step_fn=step_fn,
-        num_warmup=num_warmup, num_samples=num_samples, thin=thin, t_offset=num_warmup, store=store, chunk_steps=chunk,
-        checkpoint=checkpoint, fingerprint=fingerprint,
-        progress=progress_mod.Progress(total, show), emit=emit,
-    )
-    if flat is not None:
-        out = out._replace(states=states._replace(position=jax.vmap(emit)(out.states.position),
-                                                  logdensity=out.states.logdensity))
-    return assemble(out, num_chains, num_samples, store)
+    config = _loop.RunConfig(num_warmup, num_samples, thin, store, chunk, checkpoint, fingerprint,
+                             progress_mod.Progress(total, show))
+    out = _loop.run(p, config, warm_key=key, run_key=key, chain_ids=jnp.arange(num_chains, dtype=jnp.uint32))
+    params = None
+    if p.emit is not _loop.identity:  # the kernel's layout back to the position users see
+        unravel = jax.vmap(p.emit)
+        out = out._replace(states=out.states._replace(position=unravel(out.states.position)))
+        params = unravel(devices.unpad(out.params, num_chains))
+    elif open_form:
+        params = devices.unpad(out.params, num_chains)
+    return assemble(out, num_chains, num_samples, store, step_size=params)
+
+
+def _open_program(kernel: SamplingAlgorithm, positions: PyTree, num_chains: int) -> "_loop.Program":
+    """The run of a kernel's open form: its parameters per chain, in its own layout if it has one."""
+    spec, target = kernel.kernel, kernel.target
+    one = jax.tree.map(lambda v: v[0], positions)
+    spec.check(target, kernel.params, one, num_chains)
+    params = spec.per_chain(kernel.params, one, num_chains)
+    emit, run_target = _loop.identity, target
+    rep = spec.representation(target, one) if spec.representation is not None else None
+    if rep is not None:
+        ravel_all = jax.vmap(rep.ravel)
+        positions, params, run_target, emit = ravel_all(positions), ravel_all(params), rep.target, rep.unravel
+    states = jax.vmap(spec.init, in_axes=(0, None))(positions, run_target)
+    step = Bound(spec, run_target)
+    return _loop.Program(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, emit,
+                         same_key=True)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``step(key, state, params)`` of a kernel on a fixed target."""
+
+    kernel: Any
+    target: Any
+
+    def __call__(self, key, state, params):
+        return self.kernel.step(key, state, self.target, params)
 
 
 def key_data_list(key: jax.Array) -> list:

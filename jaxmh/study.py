@@ -2,47 +2,44 @@
 
 :func:`study` simulates ``num_datasets`` datasets from the tutorial's process,
 fits every model to every dataset and scores the posterior means against the
-truth.  Datasets and chains are one ``vmap``-ed axis (dataset ``d``'s chain
-``c`` is chain ``d * num_chains + c`` of one big run, its data passed to the
-kernel as per-chain sufficient statistics), processed in batches of
-``batch_size`` datasets so memory stays bounded; draws are never stored, only
-running moments (``store="moments"``).  Dataset ``d``'s data, starting values
-and keys depend only on ``key`` and ``d``, so its results do not depend on how
-many datasets run beside it.
+truth.  Each model is built on every dataset by its builder (so data-scaled
+priors are each dataset's own); datasets and chains are then one ``vmap``-ed
+axis (dataset ``d``'s chain ``c`` is chain ``d * num_chains + c`` of one big
+run), each chain's kernel reading its dataset's :attr:`~jaxmh.models.Model.data`
+through :attr:`~jaxmh.models.Model.with_data`.  Batches of ``batch_size``
+datasets keep memory bounded; draws are never stored, only running moments
+(``store="moments"``).  Dataset ``d``'s data, starting values and keys depend
+only on ``key``, ``d`` and the model's name, so its results do not depend on
+how many datasets or which other models run beside it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import warnings
+import zlib
 from functools import partial
-from typing import Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks, _loop, diagnostics
+from jaxmh import _checks, _loop, comparison, diagnostics, methods
 from jaxmh import progress as progress_mod
 from jaxmh._threefry import fold_in
-from jaxmh.data import simulate_arrays
-from jaxmh.fitting import DEFAULT_STEP_SIZE, METHODS, plan, run_plan
-from jaxmh.kernels import group_blocked as blocked_kernel, random_walk as rwm_kernel
-from jaxmh.models import hierarchical, pooled, unpooled
-from jaxmh.models._regression import group_stats
+from jaxmh.data import GroupedData, simulate_arrays
+from jaxmh.fitting import DEFAULT_STEP_SIZE, program
+from jaxmh.models import Model, hierarchical, pooled, registry, unpooled
 from jaxmh.moments import moments_of
+from jaxmh.sampling import check_initial
 from jaxmh.summary import RHAT_THRESHOLD
 
-__all__ = ["study", "Study", "ModelStudy", "MODEL_IDS"]
+__all__ = ["study", "Study", "ModelStudy", "TUTORIAL_MODELS", "model_key"]
 
-#: Each model's fixed index: it seeds the model's keys, so a dataset's results for
-#: one model do not depend on which other models are in the study.
-MODEL_IDS = {"pooled": 0, "unpooled": 1, "hierarchical": 2}
-#: The study reproduces the tutorial, so its models keep the tutorial's priors.
-_BUILDERS = {"pooled": partial(pooled, priors="tutorial"), "unpooled": partial(unpooled, priors="tutorial"),
-             "hierarchical": partial(hierarchical, priors="tutorial")}
-#: The tutorial's proposal sds, used by ``method="rwm"`` (pooled is not in the tutorial).
-_TUTORIAL_SD = {"pooled": 0.1, "unpooled": 0.125, "hierarchical": 0.1}
+#: The study reproduces the tutorial: its three models with the tutorial's priors.
+TUTORIAL_MODELS = (partial(pooled, priors="tutorial"), partial(unpooled, priors="tutorial"),
+                   partial(hierarchical, priors="tutorial"))
 
 
 class ModelStudy(NamedTuple):
@@ -56,6 +53,7 @@ class ModelStudy(NamedTuple):
     max_rhat: np.ndarray        # Gelman-Rubin R-hat from chain moments, max over parameters
     acceptance_rate: np.ndarray  # mean over chains
     seconds: float
+    rmse: Mapping[str, np.ndarray] | None = None  # every truth parameter the model has -> (num_datasets,)
 
 
 class Study(NamedTuple):
@@ -93,7 +91,8 @@ class Study(NamedTuple):
                 f"{'accept':>9}{'R-hat>1.01':>12}{'seconds':>9}")
         lines = [head, "-" * len(head)]
         for f in self.fits:
-            for i, (what, v) in enumerate((("alpha", f.rmse_alpha), ("beta", f.rmse_beta))):
+            errors = f.rmse if f.rmse is not None else {"alpha": f.rmse_alpha, "beta": f.rmse_beta}
+            for i, (what, v) in enumerate(errors.items()):
                 q5, q50, q95 = np.quantile(v, [0.05, 0.5, 0.95])
                 tail = (f"{np.mean(f.acceptance_rate):>9.3f}{np.mean(f.max_rhat > RHAT_THRESHOLD):>12.1%}"
                         f"{f.seconds:>9.1f}") if i == 0 else ""
@@ -105,8 +104,8 @@ class Study(NamedTuple):
             lines.append(
                 f"hierarchical beats unpooled in {wins['alpha']:.1%} of datasets for alpha, "
                 f"{wins['beta']:.1%} for beta, {wins['both']:.1%} for both")
-        lines.append("RMSE: root mean square error of the posterior means against the true alpha_i, "
-                     "beta_i, per dataset; R-hat>1.01: share of datasets with any parameter's "
+        lines.append("RMSE: root mean square error of the posterior means against the true values "
+                     "(alpha_i, beta_i, sigma), per dataset; R-hat>1.01: share of datasets with any parameter's "
                      "R-hat (from chain means and variances) above 1.01")
         return "\n".join(lines)
 
@@ -118,43 +117,32 @@ class Study(NamedTuple):
             "models": {f.model: {"method": f.method, "seconds": f.seconds,
                                  **{k: np.asarray(getattr(f, k)).tolist() for k in
                                     ("rmse_alpha", "rmse_beta", "sigma_mean", "max_rhat",
-                                     "acceptance_rate")}}
+                                     "acceptance_rate")},
+                                 "rmse": {k: np.asarray(v).tolist() for k, v in (f.rmse or {}).items()}}
                        for f in self.fits},
             "hierarchical_wins": self.hierarchical_wins(),
         }
 
 
-@dataclass(frozen=True)
-class _DataStep:
-    """A kernel step whose model is rebuilt from per-chain data: ``params = (stats, step_size)``."""
-
-    model: str
-    blocked: bool
-
-    def __call__(self, key, state, params):
-        stats, step_size = params
-        model = _BUILDERS[self.model](stats)
-        if self.blocked:
-            sizes, interweave = step_size
-            return blocked_kernel.build_kernel()(key, state, model.split, sizes, interweave)
-        return rwm_kernel.build_kernel()(key, state, model.logdensity, step_size)
-
-
 @partial(jax.jit, static_argnames=("num_groups", "group_size"))
 def _simulate(key, ids, *, num_groups, group_size):
-    """Sufficient statistics (grouped and pooled) and truth of datasets ``ids``."""
-    def one(d):
-        arrays, truth = simulate_arrays(fold_in(key, d), num_groups, group_size)
-        stats = group_stats(arrays["x"], arrays["y"], arrays["group"], num_groups)
-        pooled_stats = group_stats(arrays["x"], arrays["y"], jnp.zeros_like(arrays["group"]), 1)
-        return stats, pooled_stats, truth
-
-    return jax.vmap(one)(ids)
+    """Data arrays and truth of datasets ``ids`` (leading dataset axis)."""
+    return jax.vmap(lambda d: simulate_arrays(fold_in(key, d), num_groups, group_size))(ids)
 
 
 def _repeat_chains(tree, num_chains):
     """``(B, ...) -> (B * num_chains, ...)``: each dataset's leaves once per chain."""
     return jax.tree.map(lambda v: jnp.repeat(v, num_chains, axis=0), tree)
+
+
+def model_key(key: jax.Array, name: str) -> jax.Array:
+    """The key :func:`study` gives the model named ``name`` (from the study's ``key``).
+
+    It depends only on ``key`` and the name (CRC-32 of it), so a model's results do not depend
+    on which other models run; the model then splits it into ``(init, warm-up, sampling)`` keys
+    as :func:`jaxmh.fit` does, and dataset ``d``'s starting values use ``fold_in(init, d)``.
+    """
+    return fold_in(jax.random.split(key)[1], zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
 def study(
@@ -163,11 +151,12 @@ def study(
     *,
     num_groups: int = 75,
     group_size: int = 5,
-    models: Sequence[str] = ("pooled", "unpooled", "hierarchical"),
-    method: str | None = None,
+    models: Sequence[Callable] = TUTORIAL_MODELS,
+    method: str | methods.Method | None = None,
     num_chains: int = 4,
     num_samples: int = 8000,
     num_warmup: int = 2000,
+    step_size: Any = None,
     batch_size: int = 64,
     progress: bool | None = None,
 ) -> Study:
@@ -182,15 +171,21 @@ def study(
     num_groups, group_size
         Individuals per dataset and observations per individual (tutorial: 75 x 5).
     models
-        Any of ``"pooled"``, ``"unpooled"``, ``"hierarchical"``.
+        Model builders (callables from a :class:`jaxmh.data.GroupedData` to a
+        :class:`jaxmh.models.Model` with ``with_data``), default the tutorial's
+        pooled, unpooled and hierarchical models with the tutorial's priors.
+        Each is built on every dataset, so data-scaled priors are each
+        dataset's own; starting values come from the model built on dataset 0.
     method
         Sampler for every model, as in :func:`jaxmh.fit`; default: each model's
         ``fit`` default (group-blocked for models with groups, adaptive random
-        walk for the pooled model).  ``"rwm"`` is the tutorial's sampler with
-        its proposal sds (0.125 unpooled, 0.1 otherwise).
+        walk otherwise).  ``"rwm"`` is the tutorial's sampler with each model's
+        :attr:`~jaxmh.models.Model.default_step_size` (0.125 unpooled, 0.1 otherwise).
     num_chains, num_samples, num_warmup
         Chains per model and dataset; kept draws per chain; warm-up steps
         (10,000 steps in all by default, as in the tutorial).
+    step_size
+        As :func:`jaxmh.fit`.
     batch_size
         Datasets per compiled run (memory grows with it).  Every batch is full
         (the last one padded with extra datasets, dropped afterwards), so a
@@ -202,13 +197,15 @@ def study(
     -------
     Study
         ``.table()``, ``.to_dict()``, ``.hierarchical_wins()``, and per model
-        (``study["hierarchical"]``) arrays over datasets: ``rmse_alpha``,
+        (``study["hierarchical"]``) arrays over datasets: ``rmse`` (every truth
+        parameter the model has: ``alpha``, ``beta``, ``sigma``), ``rmse_alpha``,
         ``rmse_beta``, ``sigma_mean``, ``max_rhat``, ``acceptance_rate``.
 
     Examples
     --------
     >>> import jax, jaxmh
-    >>> s = jaxmh.study(jax.random.key(0), 8, num_samples=500, num_warmup=500, batch_size=8)
+    >>> s = jaxmh.study(jax.random.key(0), 8, num_samples=500, num_warmup=500, batch_size=8,
+    ...                 models=(jaxmh.models.intercepts, jaxmh.models.hierarchical))
     >>> s["hierarchical"].rmse_alpha.shape
     (8,)
     """
@@ -222,98 +219,148 @@ def study(
     batch_size = _checks.positive_int(batch_size, "batch_size")
     if isinstance(models, str):
         models = (models,)
-    models = tuple(models)
-    if not models:
-        raise ValueError("models is empty; expected some of ('pooled', 'unpooled', 'hierarchical')")
-    for name in models:
-        if name not in MODEL_IDS:
-            raise ValueError(f"models: unknown model {name!r}; expected some of {tuple(MODEL_IDS)}")
-    if len(set(models)) != len(models):
-        raise ValueError(f"models lists a model twice: {models}")
-    if method is not None and method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} or None, got {method!r}")
-    if method == "blocked" and "pooled" in models:
-        raise ValueError("method='blocked' needs models with groups; the pooled model has none "
-                         "(leave method=None to use each model's default)")
-    if num_groups < 2 and "hierarchical" in models:
-        raise ValueError("num_groups must be >= 2 for the hierarchical model")
+    if not callable(models) and any(isinstance(m, str) for m in models):
+        warnings.warn("models: pass model builders (e.g. jaxmh.study.TUTORIAL_MODELS, or "
+                      "functools.partial(jaxmh.models.hierarchical, priors='tutorial')) rather than names",
+                      DeprecationWarning, stacklevel=2)
+        models = [partial(registry.builder(m), priors="tutorial") if isinstance(m, str) else m for m in models]
+    chosen = comparison.builders(models)
+    if method is not None and not isinstance(method, (str, methods.Method)) and not hasattr(method, "step"):
+        raise TypeError(f"method must be None, one of {tuple(methods.METHODS)} or a jaxmh.methods.Method, "
+                        f"got {method!r}")
+    if isinstance(method, str) and method not in methods.METHODS:
+        raise ValueError(f"method must be one of {tuple(methods.METHODS)} or None, got {method!r}")
 
-    k_data, k_models = jax.random.split(key)
+    k_data = jax.random.split(key)[0]
     # Always full batches (the last one padded with extra datasets whose results are dropped):
     # a dataset's chains then run in the same compiled program whatever num_datasets is, so its
     # results are bit for bit the same (XLA may round a batch of another size differently).
     batch = batch_size
     num_batches = -(-num_datasets // batch)
+    first = _datasets(k_data, jnp.arange(1, dtype=jnp.uint32), num_groups, group_size)[0][0]
+    templates = [_template(b, first) for b in chosen]
+    names = comparison.labels(templates)
+    if len(set(names)) != len(names) or any("#" in n for n in names):
+        raise ValueError(f"models lists a model twice ({[t.name for t in templates]}); a study needs "
+                         "models of distinct names")
+    how = {}
+    for name, template in zip(names, templates):
+        try:
+            how[name] = methods.resolve(method, template)
+        except ValueError as err:
+            raise ValueError(f"method={method!r} cannot sample the {name} model: {err} "
+                             "(leave method=None to use each model's default)") from None
     show = progress_mod.wanted(progress)
-    bar = progress_mod.Progress(num_batches * len(models), show, desc="study")
-    results = {name: {k: [] for k in ("rmse_alpha", "rmse_beta", "sigma_mean", "max_rhat",
-                                      "acceptance_rate")} for name in models}
-    seconds = {name: 0.0 for name in models}
+    bar = progress_mod.Progress(num_batches * len(chosen), show, desc="study")
+    results = {name: {} for name in names}
+    seconds = {name: 0.0 for name in names}
     done = 0
     for b in range(num_batches):
         ids = jnp.arange(b * batch, (b + 1) * batch, dtype=jnp.uint32)  # the last batch is padded
-        stats, pooled_stats, truth = _simulate(k_data, ids, num_groups=num_groups, group_size=group_size)
-        for name in models:
+        datasets, truth = _datasets(k_data, ids, num_groups, group_size)
+        for builder, template, name in zip(chosen, templates, names):
             start = time.perf_counter()
-            data = pooled_stats if name == "pooled" else stats
-            out = _fit_batch(fold_in(k_models, MODEL_IDS[name]), name, method, data, ids, num_chains,
-                             num_samples, num_warmup)
-            _score(results[name], out, truth, num_chains)
+            out = _fit_batch(model_key(key, name), builder, template, how[name], datasets, ids,
+                             num_chains, num_samples, num_warmup, step_size)
+            _score(results[name], out, truth, num_chains, name)
             seconds[name] += time.perf_counter() - start
             done += 1
             bar.update(done)
     bar.close()
     fits = []
-    for name in models:
-        r = {k: np.concatenate(v)[:num_datasets] for k, v in results[name].items()}
-        how = method or ("adaptive" if name == "pooled" else "blocked")
-        fits.append(ModelStudy(name, how, seconds=seconds[name], **r))
+    for name in names:
+        r = {k: np.concatenate(v)[:num_datasets] for k, v in results[name].items() if k != "rmse"}
+        errors = {k: np.concatenate(v)[:num_datasets] for k, v in results[name]["rmse"].items()}
+        nan = np.full(num_datasets, np.nan)
+        fits.append(ModelStudy(name, how[name].name, errors.get("alpha", nan), errors.get("beta", nan),
+                               r.get("sigma_mean", nan), r["max_rhat"], r["acceptance_rate"], seconds[name],
+                               errors))
     return Study(tuple(fits), num_datasets, num_groups, group_size, num_chains, num_samples, num_warmup)
 
 
-def _fit_batch(key, name, method, data, ids, num_chains, num_samples, num_warmup) -> "_loop.Output":
-    """Fit model ``name`` to a batch of datasets; chains of all datasets on one axis."""
+def _datasets(key, ids, num_groups: int, group_size: int) -> tuple[list, dict]:
+    """Datasets ``ids`` as :class:`GroupedData` (on the host) and their truth (arrays over datasets)."""
+    arrays, truth = _simulate(key, ids, num_groups=num_groups, group_size=group_size)
+    x, y, group = (np.asarray(arrays[k]) for k in ("x", "y", "group"))
+    return [GroupedData(x[d], y[d], group[d]) for d in range(x.shape[0])], truth
+
+
+def _template(builder: Callable, data: GroupedData):
+    try:
+        model = builder(data)
+    except ValueError as err:
+        raise ValueError(f"models: {err} (the simulated data have num_groups={data.num_groups})") from None
+    if not isinstance(model, Model):
+        raise TypeError(f"a model builder must return a jaxmh.models.Model, {builder!r} returned "
+                        f"{type(model).__name__}")
+    if model.with_data is None or model.data is None:
+        raise ValueError(f"models: the {model.name} model has no data/with_data, so a study cannot batch it "
+                         "over datasets (see docs/design.md, 'Add a model')")
+    return model
+
+
+def _fit_batch(key, builder, template, method, datasets, ids, num_chains, num_samples, num_warmup,
+               step_size) -> "_loop.Output":
+    """Fit one model to a batch of datasets; chains of all datasets on one axis."""
     num = int(ids.shape[0])
-    how = method or ("adaptive" if name == "pooled" else "blocked")
-    template = _BUILDERS[name](jax.tree.map(lambda v: v[0], data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        built = [builder(d) for d in datasets]
+    structure = jax.tree_util.tree_structure(template.data)
+    for d, model in enumerate(built):
+        if jax.tree_util.tree_structure(model.data) != structure:
+            raise ValueError(f"the {template.name} model's data differ in structure between datasets; "
+                             "a study needs one structure (same priors' families, same shapes)")
+    stacked = jax.tree.map(lambda *v: jnp.stack([jnp.asarray(x) for x in v]), *[m.data for m in built])
     k_init, k_warm, k_run = jax.random.split(key, 3)
     positions = jax.vmap(lambda d: template.init(fold_in(k_init, d), num_chains))(ids)
     positions = jax.tree.map(lambda v: v.reshape((num * num_chains,) + v.shape[2:]), positions)
-    per_chain = _repeat_chains(data, num_chains)
-    step = _DataStep(name, how == "blocked")
-    if how == "blocked":
-        states = jax.vmap(lambda p, s: blocked_kernel.init(p, _BUILDERS[name](s).split))(positions, per_chain)
-    else:
-        states = jax.vmap(lambda p, s: rwm_kernel.init(p, _BUILDERS[name](s).logdensity))(positions, per_chain)
-    start = _TUTORIAL_SD[name] if how == "rwm" else DEFAULT_STEP_SIZE
-    p = plan(template, how, positions, start, num_warmup, data=per_chain, step_fn=step, states=states)
+    if step_size is None:
+        step_size = DEFAULT_STEP_SIZE if method.tuned else template.default_step_size
+    p = program(method, template, positions, step_size=step_size, num_warmup=num_warmup,
+                data=_repeat_chains(stacked, num_chains))
+    check_initial(positions, p.states.logdensity)
     chain_ids = (ids[:, None] * num_chains + jnp.arange(num_chains, dtype=jnp.uint32)).reshape(-1)
-    return run_plan(p, k_warm, k_run, chain_ids, num_warmup=num_warmup, num_samples=num_samples,
-                    thin=1, store="moments")
+    config = _loop.RunConfig(num_warmup, num_samples, store="moments")
+    return _loop.run(p, config, warm_key=k_warm, run_key=k_run, chain_ids=chain_ids)
 
 
-def _score(into: dict, out: "_loop.Output", truth: Mapping, num_chains: int) -> None:
-    """Posterior means -> RMSE against the truth, R-hat and acceptance per dataset."""
-    num = truth["alpha"].shape[0]
+def _score(into: dict, out: "_loop.Output", truth: Mapping, num_chains: int, name: str) -> None:
+    """Posterior means -> RMSE against every truth parameter the model has, R-hat and acceptance per dataset."""
+    num = int(np.shape(next(iter(truth.values())))[0])
     moments = jax.vmap(moments_of)(jax.tree.map(lambda v: v[: num * num_chains], out.welford))
     by_set = lambda v: np.asarray(v, np.float64).reshape((num, num_chains) + np.shape(v)[1:])  # noqa: E731
     count = by_set(moments.count)
     mean = {k: by_set(v) for k, v in moments.mean.items()}
     var = {k: by_set(v) for k, v in moments.variance.items()}
     post = {k: v.mean(axis=1) for k, v in mean.items()}   # equal counts: mean of chain means
-    alpha_true, beta_true = np.asarray(truth["alpha"], np.float64), np.asarray(truth["beta"], np.float64)
-    a = np.broadcast_to(post["alpha"].reshape(num, -1), alpha_true.shape)
-    b = np.broadcast_to(post["beta"].reshape(num, -1), beta_true.shape)
-    into["rmse_alpha"].append(np.sqrt(np.mean((a - alpha_true) ** 2, axis=1)))
-    into["rmse_beta"].append(np.sqrt(np.mean((b - beta_true) ** 2, axis=1)))
-    into["sigma_mean"].append(post["sigma"].reshape(num))
+    errors = into.setdefault("rmse", {})
+    for k, true in truth.items():
+        if k in post:
+            true = np.asarray(true, np.float64)  # (num, *shape)
+            est = _broadcast(post[k], true, k, name)
+            errors.setdefault(k, []).append(np.sqrt(np.mean((est - true).reshape(num, -1) ** 2, axis=1)))
+    if "sigma" in post:
+        into.setdefault("sigma_mean", []).append(post["sigma"].reshape(num))
     rhats = []
     for d in range(num):
         worst = [np.nanmax(np.atleast_1d(diagnostics.rhat_from_moments(
             count[d], mean[k][d].reshape(num_chains, -1), var[k][d].reshape(num_chains, -1))))
             for k in mean]
         rhats.append(max(worst))
-    into["max_rhat"].append(np.asarray(rhats))
+    into.setdefault("max_rhat", []).append(np.asarray(rhats))
     blocks = out.blocks
     rate = np.asarray(out.accepted[: num * num_chains], np.float64) / (count.reshape(-1) * blocks)
-    into["acceptance_rate"].append(rate.reshape(num, num_chains).mean(axis=1))
+    into.setdefault("acceptance_rate", []).append(rate.reshape(num, num_chains).mean(axis=1))
+
+
+def _broadcast(estimate: np.ndarray, true: np.ndarray, k: str, name: str) -> np.ndarray:
+    """Per-dataset posterior means ``(num, *model shape)`` broadcast to the truth's ``(num, *shape)``."""
+    est = estimate
+    if est.ndim < true.ndim:  # a model scalar against per-group truth: broadcast over the groups
+        est = est.reshape(est.shape + (1,) * (true.ndim - est.ndim))
+    try:
+        return np.broadcast_to(est, true.shape)
+    except ValueError:
+        raise ValueError(f"the truth's {k} has shape {true.shape[1:]} per dataset, but the {name} model's "
+                         f"{k} has shape {estimate.shape[1:]}") from None

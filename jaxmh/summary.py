@@ -175,7 +175,7 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
         if x.ndim < 2:
             raise ValueError(f"draws of {name!r} must be shaped (chain, draw, ...), got {x.shape}")
         shapes.add(x.shape[:2])
-        rows3 = diagnostics._as_draws(x)[0]          # (E, chain, draw), contiguous
+        rows3 = diagnostics.as_rows(x)[0]          # (E, chain, draw), contiguous
         names += _scalar_rows(str(name), x.shape[2:])
         chunks += np.array_split(rows3, -(-rows3.shape[0] // _ROWS_PER_TASK))
     # rows are independent: spread them over the cores (NumPy's sorts and FFTs release the GIL)
@@ -203,11 +203,11 @@ def _columns(rows3: np.ndarray, prob: float) -> dict:
     """Every column of the summary for the rows of ``rows3`` shaped ``(E, chain, draw)``."""
     rows = rows3.reshape(rows3.shape[0], -1)
     lower, upper = np.quantile(rows, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
-    rhat, ess_bulk = diagnostics._rhat_and_ess_bulk(rows3)
+    rhat, ess_bulk = diagnostics.rows_rhat_and_ess_bulk(rows3)
     return {"mean": rows.mean(axis=1),
             "sd": rows.std(axis=1, ddof=1) if rows.shape[1] > 1 else np.full(rows.shape[0], np.nan),
-            "lower": lower, "upper": upper, "mcse_mean": diagnostics._mcse_mean(rows3),
-            "ess_bulk": ess_bulk, "ess_tail": diagnostics._ess_tail(rows3), "rhat": rhat}
+            "lower": lower, "upper": upper, "mcse_mean": diagnostics.rows_mcse_mean(rows3),
+            "ess_bulk": ess_bulk, "ess_tail": diagnostics.rows_ess_tail(rows3), "rhat": rhat}
 
 
 def _from_moments(moments: Any, prob: float) -> Summary:

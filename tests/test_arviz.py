@@ -21,7 +21,7 @@ def result():
         return -0.5 * (jnp.sum(p["alpha"] ** 2) + jnp.sum(p["theta"] ** 2) + p["sigma"] ** 2)
 
     start = {"alpha": jnp.zeros((4, 3)), "theta": jnp.zeros((4, 2, 2)), "sigma": jnp.ones(4)}
-    return jaxmh.sample(jax.random.key(11), jaxmh.rwm(logdensity, 0.5), start, 300, num_warmup=50)
+    return jaxmh.sample(jax.random.key(11), jaxmh.rwm(logdensity, 0.5), start, num_samples=300, num_warmup=50)
 
 
 def test_posterior_holds_every_parameter_with_chain_draw_dims(result):

@@ -129,7 +129,7 @@ def test_non_finite_global_proposals_are_rejected():
     split = GroupSplit(("theta",), lambda p: -0.5 * p["theta"] ** 2,
                        lambda p: logpdf.uniform(p["s"], 0.0, 1.0))
     kernel = blocked(split, {"theta": 0.5, "s": 2.0})
-    result = jaxmh.sample(jax.random.key(2), kernel, {"theta": jnp.zeros((2, 4)), "s": jnp.full(2, 0.5)}, 3000)
+    result = jaxmh.sample(jax.random.key(2), kernel, {"theta": jnp.zeros((2, 4)), "s": jnp.full(2, 0.5)}, num_samples=3000)
     s = np.asarray(result.draws["s"])
     assert np.all((s >= 0) & (s <= 1))
     assert np.all(np.isfinite(np.asarray(result.final_state.logdensity)))
@@ -283,4 +283,4 @@ def test_blocked_rejects_bad_arguments(seed_r):
         blocked(model.split, {**sizes, "sigma": -1.0})
     kernel = blocked(model.split, {k: v for k, v in sizes.items() if k != "sigma"})
     with pytest.raises(ValueError, match="structure"):
-        jaxmh.sample(jax.random.key(0), kernel, model.init(jax.random.key(1), 2), 10)
+        jaxmh.sample(jax.random.key(0), kernel, model.init(jax.random.key(1), 2), num_samples=10)

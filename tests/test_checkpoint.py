@@ -135,10 +135,10 @@ def test_finished_checkpoint_returns_the_result_without_running(tmp_path, monkey
     kernel = jaxmh.rwm(lambda p: -0.5 * jnp.sum(p["x"] ** 2), 1.0)
     start = {"x": jnp.zeros((2, 2))}
     path = tmp_path / "done.npz"
-    first = jaxmh.sample(jax.random.key(0), kernel, start, 50, num_warmup=10, checkpoint=path)
+    first = jaxmh.sample(jax.random.key(0), kernel, start, num_samples=50, num_warmup=10, checkpoint=path)
     _interrupt_after(monkeypatch, "_sample_chunk", 0)
     _interrupt_after(monkeypatch, "_warmup_chunk", 0)
-    again = jaxmh.sample(jax.random.key(0), kernel, start, 50, num_warmup=10, checkpoint=path)
+    again = jaxmh.sample(jax.random.key(0), kernel, start, num_samples=50, num_warmup=10, checkpoint=path)
     np.testing.assert_array_equal(first.draws["x"], again.draws["x"])
     np.testing.assert_array_equal(first.acceptance_rate, again.acceptance_rate)
 
@@ -147,14 +147,14 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     kernel = jaxmh.rwm(lambda p: -0.5 * jnp.sum(p["x"] ** 2), 1.0)
     start = {"x": jnp.zeros((2, 2))}
     path = tmp_path / "a.npz"
-    jaxmh.sample(jax.random.key(0), kernel, start, 50, checkpoint=path)
+    jaxmh.sample(jax.random.key(0), kernel, start, num_samples=50, checkpoint=path)
     with pytest.raises(ValueError, match="different run"):
-        jaxmh.sample(jax.random.key(0), kernel, start, 60, checkpoint=path)
+        jaxmh.sample(jax.random.key(0), kernel, start, num_samples=60, checkpoint=path)
     with pytest.raises(ValueError, match="different run"):
-        jaxmh.sample(jax.random.key(1), kernel, start, 50, checkpoint=path)
+        jaxmh.sample(jax.random.key(1), kernel, start, num_samples=50, checkpoint=path)
     with pytest.raises(ValueError, match="different run"):
-        jaxmh.sample(jax.random.key(0), kernel, {"x": jnp.ones((2, 2))}, 50, checkpoint=path)
+        jaxmh.sample(jax.random.key(0), kernel, {"x": jnp.ones((2, 2))}, num_samples=50, checkpoint=path)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot be read"):
-        jaxmh.sample(jax.random.key(0), kernel, start, 50, checkpoint=junk)
+        jaxmh.sample(jax.random.key(0), kernel, start, num_samples=50, checkpoint=junk)

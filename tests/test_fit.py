@@ -67,7 +67,7 @@ def test_fit_rwm_is_the_tutorial_sampler(seed_r):
     key = jax.random.key(7)
     via_fit = jaxmh.fit(key, model, method="rwm", num_chains=2, num_samples=30, num_warmup=5)
     k_init, _, k_run = jax.random.split(key, 3)
-    via_sample = jaxmh.sample(k_run, jaxmh.rwm(model.logdensity, 0.1), model.init(k_init, 2), 30,
+    via_sample = jaxmh.sample(k_run, jaxmh.rwm(model.logdensity, 0.1), model.init(k_init, 2), num_samples=30,
                               num_warmup=5)
     for k in model.init(k_init, 2):
         np.testing.assert_array_equal(via_fit.draws[k], via_sample.draws[k])

@@ -44,7 +44,7 @@ def test_recovers_mean_and_covariance_of_correlated_gaussian():
     kernel = jaxmh.rwm(logdensity, {"x": jnp.asarray(2.38 / np.sqrt(d) * sds, jnp.float32)})
     rng = np.random.default_rng(1)
     init = {"x": (mean + 3 * sds * rng.normal(size=(num_chains, d))).astype(np.float32)}
-    result = jaxmh.sample(jax.random.key(7), kernel, init, num_draws, num_warmup=2_000)
+    result = jaxmh.sample(jax.random.key(7), kernel, init, num_samples=num_draws, num_warmup=2_000)
     x = np.asarray(result.draws["x"], np.float64)
     assert x.shape == (num_chains, num_draws, d)
 
@@ -226,7 +226,7 @@ def test_sampling_a_target_with_nonfinite_regions_stays_in_the_support():
     algo = jaxmh.rwm(_awkward_logdensity, step_size=2.0)
     num_chains = 32
     init = np.linspace(0.5, 4.5, num_chains)[:, None].astype(np.float32)
-    result = jaxmh.sample(jax.random.key(9), algo, init, 10_000, num_warmup=500)
+    result = jaxmh.sample(jax.random.key(9), algo, init, num_samples=10_000, num_warmup=500)
     x = np.asarray(result.draws, np.float64)[..., 0]
     assert np.all((x >= 0) & (x <= 5))
     assert np.isfinite(np.asarray(result.final_state.logdensity)).all()
@@ -275,8 +275,9 @@ def test_wrong_step_size_structure_raises(step_size):
     position = {"a": jnp.zeros(3), "b": jnp.zeros(())}
     with pytest.raises(ValueError, match="step_size"):
         algo.init(position)
-    with pytest.raises(ValueError, match="step_size"):
-        jaxmh.sample(jax.random.key(0), algo, jax.tree.map(lambda v: jnp.stack([v, v]), position), 5)
+    with pytest.raises(ValueError, match="step_size"):  # 3 chains: a (2, 3) leaf is not per chain either
+        jaxmh.sample(jax.random.key(0), algo, jax.tree.map(lambda v: jnp.stack([v, v, v]), position),
+                     num_samples=5)
 
 
 _positive = st.floats(min_value=1e-6, max_value=1e3, allow_nan=False, allow_infinity=False)

@@ -307,7 +307,7 @@ def unpooled_fit(seed_r):
     }
     kernel = jaxmh.rwm(model.logdensity, step)
     result = jaxmh.sample(
-        jax.random.key(2024), kernel, model.init(jax.random.key(1), 128), 1_000, num_warmup=5_000, thin=15
+        jax.random.key(2024), kernel, model.init(jax.random.key(1), 128), num_samples=1_000, num_warmup=5_000, thin=15
     )
     return ols, result
 
@@ -352,7 +352,7 @@ def test_pooled_posterior_mean_equals_pooled_ols(seed_r):
     c = 2.38 / np.sqrt(3)
     kernel = jaxmh.rwm(model.logdensity, {"alpha": c * se[0], "beta": c * se[1],
                                           "sigma": c * np.sqrt(s2 / (2 * data.num_obs))})
-    result = jaxmh.sample(jax.random.key(5), kernel, model.init(jax.random.key(6), 32), 5_000,
+    result = jaxmh.sample(jax.random.key(5), kernel, model.init(jax.random.key(6), 32), num_samples=5_000,
                           num_warmup=1_000)
     for k, name in enumerate(("alpha", "beta")):
         est, mcse = batch_means(result.draws[name], 5)
@@ -378,7 +378,7 @@ def test_hierarchical_beats_unpooled_rmse_on_the_r_dataset(seed_r, unpooled_fit)
     scales = dict(alpha=0.75, beta=0.8, mu_alpha=0.15, mu_beta=0.15, sigma_alpha=0.15,
                   sigma_beta=0.15, sigma=0.1)  # rough posterior sds
     kernel = jaxmh.rwm(model.logdensity, {k: c * v for k, v in scales.items()})
-    hier = jaxmh.sample(jax.random.key(77), kernel, model.init(jax.random.key(78), 64), 800,
+    hier = jaxmh.sample(jax.random.key(77), kernel, model.init(jax.random.key(78), 64), num_samples=800,
                         num_warmup=4_000, thin=10)
     for name in ("alpha", "beta"):
         est_h, mcse_h = batch_means(hier.draws[name], 1)

@@ -45,7 +45,7 @@ def _first(tree, n):
 
 
 def test_result_shapes_and_dtypes():
-    result = jaxmh.sample(jax.random.key(0), _KERNEL, _positions(5), 17, num_warmup=3, thin=2)
+    result = jaxmh.sample(jax.random.key(0), _KERNEL, _positions(5), num_samples=17, num_warmup=3, thin=2)
     assert isinstance(result, jaxmh.Result)
     assert result.draws["a"].shape == (5, 17, 3) and result.draws["b"].shape == (5, 17)
     assert result.draws["a"].dtype == jnp.float32
@@ -60,14 +60,14 @@ def test_result_shapes_and_dtypes():
 
 def test_float64_positions_give_float64_draws(x64):
     pos = jax.tree.map(lambda v: v.astype(np.float64), _positions(3))
-    result = jaxmh.sample(jax.random.key(0), _KERNEL, pos, 10)
+    result = jaxmh.sample(jax.random.key(0), _KERNEL, pos, num_samples=10)
     assert result.draws["a"].dtype == jnp.float64 and result.draws["b"].dtype == jnp.float64
     assert result.final_state.logdensity.dtype == jnp.float64
 
 
 def test_integer_initial_positions_are_converted_to_float():
     algo = jaxmh.rwm(lambda x: -0.5 * jnp.sum(x**2), 1.0)
-    result = jaxmh.sample(jax.random.key(0), algo, np.zeros((2, 3), dtype=np.int32), 5)
+    result = jaxmh.sample(jax.random.key(0), algo, np.zeros((2, 3), dtype=np.int32), num_samples=5)
     assert jnp.issubdtype(result.draws.dtype, jnp.floating)
     assert result.draws.shape == (2, 5, 3)
 
@@ -79,14 +79,14 @@ def test_integer_initial_positions_are_converted_to_float():
 
 def test_same_key_same_draws_and_different_key_different_draws():
     pos = _positions(4)
-    r1 = jaxmh.sample(jax.random.key(1), _KERNEL, pos, 50)
-    r2 = jaxmh.sample(jax.random.key(1), _KERNEL, pos, 50)
-    r3 = jaxmh.sample(jax.random.key(2), _KERNEL, pos, 50)
+    r1 = jaxmh.sample(jax.random.key(1), _KERNEL, pos, num_samples=50)
+    r2 = jaxmh.sample(jax.random.key(1), _KERNEL, pos, num_samples=50)
+    r3 = jaxmh.sample(jax.random.key(2), _KERNEL, pos, num_samples=50)
     _assert_trees_equal(r1, r2)
     assert not np.array_equal(np.asarray(r1.draws["a"]), np.asarray(r3.draws["a"]))
     # Chains with the same starting point still get different streams.
     same = jax.tree.map(lambda v: np.repeat(v[:1], 4, axis=0), pos)
-    r4 = jaxmh.sample(jax.random.key(1), _KERNEL, same, 50)
+    r4 = jaxmh.sample(jax.random.key(1), _KERNEL, same, num_samples=50)
     a = np.asarray(r4.draws["a"])
     assert all(not np.array_equal(a[0], a[c]) for c in range(1, 4))
 
@@ -95,8 +95,8 @@ def test_same_key_same_draws_and_different_key_different_draws():
 def test_chain_draws_do_not_depend_on_the_number_of_chains(settings):
     big = _positions(400)
     key = jax.random.key(42)
-    r4 = jaxmh.sample(key, _KERNEL, _first(big, 4), 50, **settings)
-    r400 = jaxmh.sample(key, _KERNEL, big, 50, **settings)
+    r4 = jaxmh.sample(key, _KERNEL, _first(big, 4), num_samples=50, **settings)
+    r400 = jaxmh.sample(key, _KERNEL, big, num_samples=50, **settings)
     # Bit for bit: draws, acceptance rates and final states of chains 0..3.
     _assert_trees_equal(_first(r400.draws, 4), r4.draws)
     _assert_trees_equal(r400.acceptance_rate[:4], r4.acceptance_rate)
@@ -109,8 +109,8 @@ def test_chain_draws_do_not_depend_on_other_chains_starting_points():
     other["a"][1:] += 10.0
     other["b"][1:] -= 3.0
     key = jax.random.key(8)
-    r1 = jaxmh.sample(key, _KERNEL, pos, 40, num_warmup=5, thin=2)
-    r2 = jaxmh.sample(key, _KERNEL, other, 40, num_warmup=5, thin=2)
+    r1 = jaxmh.sample(key, _KERNEL, pos, num_samples=40, num_warmup=5, thin=2)
+    r2 = jaxmh.sample(key, _KERNEL, other, num_samples=40, num_warmup=5, thin=2)
     _assert_trees_equal(_first(r1.draws, 1), _first(r2.draws, 1))
     assert not np.array_equal(np.asarray(r1.draws["a"][1]), np.asarray(r2.draws["a"][1]))
 
@@ -122,8 +122,8 @@ def test_warmup_and_thinning_keep_the_right_steps(enable_x64):
     with jax.enable_x64(enable_x64):
         pos = jax.tree.map(lambda v: v.astype(np.float64 if enable_x64 else np.float32), _positions(8))
         key = jax.random.key(5)
-        full = jaxmh.sample(key, _KERNEL, pos, num_warmup + num_samples * thin)
-        kept = jaxmh.sample(key, _KERNEL, pos, num_samples, num_warmup=num_warmup, thin=thin)
+        full = jaxmh.sample(key, _KERNEL, pos, num_samples=num_warmup + num_samples * thin)
+        kept = jaxmh.sample(key, _KERNEL, pos, num_samples=num_samples, num_warmup=num_warmup, thin=thin)
         assert kept.draws["a"].dtype == (jnp.float64 if enable_x64 else jnp.float32)
     index = num_warmup + thin * np.arange(1, num_samples + 1) - 1
     _assert_trees_equal(jax.tree.map(lambda v: v[:, index], full.draws), kept.draws)
@@ -137,7 +137,7 @@ def test_warmup_and_thinning_keep_the_right_steps(enable_x64):
 
 def test_acceptance_rate_is_the_share_of_moves():
     pos = _positions(16)
-    result = jaxmh.sample(jax.random.key(3), _KERNEL, pos, 400)
+    result = jaxmh.sample(jax.random.key(3), _KERNEL, pos, num_samples=400)
     a = np.concatenate([pos["a"][:, None], np.asarray(result.draws["a"])], axis=1)
     moved = np.any(np.diff(a, axis=1) != 0, axis=-1)
     np.testing.assert_allclose(np.asarray(result.acceptance_rate), moved.mean(axis=1), rtol=1e-6)
@@ -146,13 +146,13 @@ def test_acceptance_rate_is_the_share_of_moves():
 
 def test_rbg_keys_fall_back_to_jax_random_and_sample_the_target():
     algo = jaxmh.rwm(lambda x: -0.5 * jnp.sum((x - 2.0) ** 2), 2.4)
-    result = jaxmh.sample(jax.random.key(0, impl="rbg"), algo, np.zeros((16, 1), np.float32), 5_000,
+    result = jaxmh.sample(jax.random.key(0, impl="rbg"), algo, np.zeros((16, 1), np.float32), num_samples=5_000,
                           num_warmup=200)
     est, mcse = batch_means(np.asarray(result.draws)[..., 0], 5)
     assert_within_mcse(est, 2.0, mcse, what="mean with rbg keys")
     # Raw uint32 key data (old-style jax.random.PRNGKey) is accepted too.
-    r1 = jaxmh.sample(jax.random.PRNGKey(3), algo, np.zeros((2, 1), np.float32), 5)
-    r2 = jaxmh.sample(jax.random.wrap_key_data(jax.random.PRNGKey(3)), algo, np.zeros((2, 1), np.float32), 5)
+    r1 = jaxmh.sample(jax.random.PRNGKey(3), algo, np.zeros((2, 1), np.float32), num_samples=5)
+    r2 = jaxmh.sample(jax.random.wrap_key_data(jax.random.PRNGKey(3)), algo, np.zeros((2, 1), np.float32), num_samples=5)
     _assert_trees_equal(r1, r2)
 
 
@@ -164,7 +164,7 @@ def test_rbg_keys_fall_back_to_jax_random_and_sample_the_target():
 def test_final_state_continues_the_chains(x64):
     num_chains = 64
     pos = jax.tree.map(lambda v: v.astype(np.float64), _positions(num_chains))
-    first = jaxmh.sample(jax.random.key(1), _KERNEL, pos, 100, num_warmup=10, thin=2)
+    first = jaxmh.sample(jax.random.key(1), _KERNEL, pos, num_samples=100, num_warmup=10, thin=2)
     final = first.final_state
     # The final state is the last draw, with its log-density carried along.
     _assert_trees_equal(final.position, jax.tree.map(lambda v: v[:, -1], first.draws))
@@ -173,7 +173,7 @@ def test_final_state_continues_the_chains(x64):
     )
 
     key2 = jax.random.key(2)
-    second = jaxmh.sample(key2, _KERNEL, final, 30)
+    second = jaxmh.sample(key2, _KERNEL, final, num_samples=30)
     assert second.draws["a"].shape == (num_chains, 30, 3)
     # The first new draw of every chain is the final position (rejected: bit for bit)
     # or one proposal away from it.  Reproduce that proposal with the documented key
@@ -207,8 +207,8 @@ def test_flat_vector_run_is_the_leaf_by_leaf_chain():
     kernel = jaxmh.rwm(_logdensity, step)
     leafwise = jaxmh.kernels.SamplingAlgorithm(kernel.init, lambda k, s: kernel.step(k, s))
     start = _positions(3)
-    flat = jaxmh.sample(jax.random.key(4), kernel, start, 300, num_warmup=20)
-    ref = jaxmh.sample(jax.random.key(4), leafwise, start, 300, num_warmup=20)
+    flat = jaxmh.sample(jax.random.key(4), kernel, start, num_samples=300, num_warmup=20)
+    ref = jaxmh.sample(jax.random.key(4), leafwise, start, num_samples=300, num_warmup=20)
     for leaf in ("a", "b"):
         np.testing.assert_allclose(flat.draws[leaf], ref.draws[leaf], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(flat.final_state.position[leaf], ref.final_state.position[leaf],
@@ -227,7 +227,7 @@ def test_unhashable_logdensity_objects_work():
         def __call__(self, p):
             return _logdensity(p)
 
-    result = jaxmh.sample(jax.random.key(0), jaxmh.rwm(Logdensity(), 1.0), _positions(2), 200)
+    result = jaxmh.sample(jax.random.key(0), jaxmh.rwm(Logdensity(), 1.0), _positions(2), num_samples=200)
     assert result.draws["a"].shape == (2, 200, 3)
     assert np.all(np.isfinite(np.asarray(result.draws["b"])))
 
@@ -235,18 +235,18 @@ def test_unhashable_logdensity_objects_work():
 def test_mixed_dtype_positions_run_leaf_by_leaf(x64):
     """Ravelling would promote a float32 leaf to float64; such positions keep their dtypes."""
     start = {"a": np.zeros((2, 3), np.float32), "b": np.zeros(2, np.float64)}
-    result = jaxmh.sample(jax.random.key(0), _KERNEL, start, 50)
+    result = jaxmh.sample(jax.random.key(0), _KERNEL, start, num_samples=50)
     assert result.draws["a"].dtype == jnp.float32 and result.draws["b"].dtype == jnp.float64
     assert result.final_state.position["a"].dtype == jnp.float32
 
 
 def test_continuing_with_a_kernel_of_mismatched_step_size_structure_raises():
     pos = {"a": np.zeros((2, 3), np.float32), "b": np.zeros((2,), np.float32)}
-    result = jaxmh.sample(jax.random.key(0), _KERNEL, pos, 5)
+    result = jaxmh.sample(jax.random.key(0), _KERNEL, pos, num_samples=5)
     # Leaves sort as a, aa, b: without validation, b would get the step size 100.
     wrong = jaxmh.rwm(_logdensity, {"a": 0.8, "aa": 100.0, "b": 1e-3})
     with pytest.raises(ValueError, match="step_size"):
-        jaxmh.sample(jax.random.key(1), wrong, result.final_state, 5)
+        jaxmh.sample(jax.random.key(1), wrong, result.final_state, num_samples=5)
 
 
 # --------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_nonfinite_initial_logdensity_names_chain_and_leaves():
     algo = jaxmh.rwm(logdensity, 0.5)
     pos = {"loc": np.zeros((4, 2), np.float32), "scale": np.array([1.0, 2.0, -1.0, 3.0], np.float32)}
     with pytest.raises(ValueError) as err:
-        jaxmh.sample(jax.random.key(0), algo, pos, 10)
+        jaxmh.sample(jax.random.key(0), algo, pos, num_samples=10)
     msg = str(err.value)
     assert re.search(r"chain\D*\b2\b", msg), msg
     assert "loc" in msg and "scale" in msg, msg
@@ -271,20 +271,20 @@ def test_nonfinite_initial_logdensity_names_chain_and_leaves():
         return jnp.where(p["scale"] > 0, -p["scale"], jnp.nan)
 
     with pytest.raises(ValueError, match=r"chain\D*\b2\b"):
-        jaxmh.sample(jax.random.key(0), jaxmh.rwm(nan_logdensity, 0.5), pos, 10)
+        jaxmh.sample(jax.random.key(0), jaxmh.rwm(nan_logdensity, 0.5), pos, num_samples=10)
 
 
 def test_nonfinite_initial_position_names_the_leaf_and_chain():
     pos = {"loc": np.zeros((3, 2), np.float32), "scale": np.ones(3, np.float32)}
     pos["loc"][1, 0] = np.nan
     with pytest.raises(ValueError, match=r"loc.*\b1\b"):
-        jaxmh.sample(jax.random.key(0), jaxmh.rwm(lambda p: -jnp.sum(p["loc"] ** 2), 0.5), pos, 10)
+        jaxmh.sample(jax.random.key(0), jaxmh.rwm(lambda p: -jnp.sum(p["loc"] ** 2), 0.5), pos, num_samples=10)
 
 
 def test_non_scalar_logdensity_raises():
     algo = jaxmh.rwm(lambda x: -0.5 * x**2, 0.5)
     with pytest.raises(ValueError, match="scalar"):
-        jaxmh.sample(jax.random.key(0), algo, np.zeros((2, 3), np.float32), 10)
+        jaxmh.sample(jax.random.key(0), algo, np.zeros((2, 3), np.float32), num_samples=10)
 
 
 @pytest.mark.parametrize(
@@ -307,11 +307,11 @@ def test_bad_counts_raise(kwargs, error, name):
     args = dict(num_samples=10, num_warmup=0, thin=1)
     args.update(kwargs)
     with pytest.raises(error, match=name):
-        jaxmh.sample(jax.random.key(0), _KERNEL, _positions(2), args.pop("num_samples"), **args)
+        jaxmh.sample(jax.random.key(0), _KERNEL, _positions(2), num_samples=args.pop("num_samples"), **args)
 
 
 def test_numpy_integer_counts_are_accepted():
-    result = jaxmh.sample(jax.random.key(0), _KERNEL, _positions(2), np.int64(4), num_warmup=np.int32(2),
+    result = jaxmh.sample(jax.random.key(0), _KERNEL, _positions(2), num_samples=np.int64(4), num_warmup=np.int32(2),
                           thin=np.uint8(2))
     assert result.draws["b"].shape == (2, 4)
 
@@ -323,23 +323,23 @@ def test_numpy_integer_counts_are_accepted():
 )
 def test_key_must_be_a_prng_key(key):
     with pytest.raises(TypeError, match="key"):
-        jaxmh.sample(key, _KERNEL, _positions(2), 5)
+        jaxmh.sample(key, _KERNEL, _positions(2), num_samples=5)
 
 
 def test_key_array_with_several_keys_raises():
     with pytest.raises(ValueError, match="key"):
-        jaxmh.sample(jax.random.split(jax.random.key(0), 3), _KERNEL, _positions(2), 5)
+        jaxmh.sample(jax.random.split(jax.random.key(0), 3), _KERNEL, _positions(2), num_samples=5)
 
 
 def test_kernel_must_have_init_and_step():
     with pytest.raises(TypeError, match="kernel"):
-        jaxmh.sample(jax.random.key(0), _logdensity, _positions(2), 5)
+        jaxmh.sample(jax.random.key(0), _logdensity, _positions(2), num_samples=5)
 
 
 def test_initial_positions_must_agree_on_the_chain_count():
     pos = {"a": np.zeros((4, 3), np.float32), "b": np.zeros((3,), np.float32)}
     with pytest.raises(ValueError, match="chains") as err:
-        jaxmh.sample(jax.random.key(0), _KERNEL, pos, 5)
+        jaxmh.sample(jax.random.key(0), _KERNEL, pos, num_samples=5)
     assert "a" in str(err.value) and "b" in str(err.value)
 
 
@@ -354,13 +354,13 @@ def test_initial_positions_must_agree_on_the_chain_count():
 )
 def test_malformed_initial_positions_raise(pos, error):
     with pytest.raises(error, match="initial_positions"):
-        jaxmh.sample(jax.random.key(0), _KERNEL, pos, 5)
+        jaxmh.sample(jax.random.key(0), _KERNEL, pos, num_samples=5)
 
 
 def test_non_numeric_initial_positions_raise_type_error():
     pos = {"a": np.array([["x"] * 3] * 2), "b": np.zeros(2, np.float32)}
     with pytest.raises(TypeError):
-        jaxmh.sample(jax.random.key(0), _KERNEL, pos, 5)
+        jaxmh.sample(jax.random.key(0), _KERNEL, pos, num_samples=5)
 
 
 # --------------------------------------------------------------------------------------

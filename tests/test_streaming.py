@@ -36,7 +36,7 @@ def _assert_moments_close(moments, reference, rtol=1e-10):
 
 @pytest.mark.parametrize("thin", [1, 3])
 def test_streaming_moments_equal_moments_of_stored_draws(x64, thin):
-    result = jaxmh.sample(jax.random.key(0), KERNEL, _start(4), 3000, num_warmup=200, thin=thin,
+    result = jaxmh.sample(jax.random.key(0), KERNEL, _start(4), num_samples=3000, num_warmup=200, thin=thin,
                           store="both")
     assert result.draws["x"].dtype == jnp.float64
     _assert_moments_close(result.moments, moments_from_draws(result.draws))
@@ -55,7 +55,7 @@ def test_streaming_moments_of_blocked_fit_equal_stored(x64, seed_r):
 
 
 def test_moments_mode_keeps_no_draws_and_says_so():
-    result = jaxmh.sample(jax.random.key(0), KERNEL, _start(2), 50, store="moments")
+    result = jaxmh.sample(jax.random.key(0), KERNEL, _start(2), num_samples=50, store="moments")
     assert result.draws is None
     assert result.moments.mean["x"].shape == (2, 3)
     assert result.moments.variance["s"].shape == (2,)
@@ -65,7 +65,7 @@ def test_moments_mode_keeps_no_draws_and_says_so():
 
 
 def test_summary_of_moments_matches_summary_of_draws(x64):
-    result = jaxmh.sample(jax.random.key(4), KERNEL, _start(4), 2000, num_warmup=100, store="both")
+    result = jaxmh.sample(jax.random.key(4), KERNEL, _start(4), num_samples=2000, num_warmup=100, store="both")
     from_draws = jaxmh.summary(result.draws, warn=False)
     from_moments = jaxmh.summary(result._replace(draws=None), warn=False)
     assert from_moments.names == from_draws.names
@@ -95,8 +95,8 @@ def test_rhat_from_moments_flags_chains_that_disagree():
 
 @pytest.mark.parametrize("every", [1, 7, 64, 10_000])
 def test_chunked_run_is_bitwise_the_unchunked_run(every):
-    whole = jaxmh.sample(jax.random.key(2), KERNEL, _start(3), 100, num_warmup=30, thin=2, store="both")
-    chunked = jaxmh.sample(jax.random.key(2), KERNEL, _start(3), 100, num_warmup=30, thin=2, store="both",
+    whole = jaxmh.sample(jax.random.key(2), KERNEL, _start(3), num_samples=100, num_warmup=30, thin=2, store="both")
+    chunked = jaxmh.sample(jax.random.key(2), KERNEL, _start(3), num_samples=100, num_warmup=30, thin=2, store="both",
                            checkpoint_every=every)
     _assert_trees_equal(whole, chunked)
 
@@ -150,19 +150,19 @@ def test_every_bundled_model_gives_chain_c_the_same_draws_with_3_or_8_chains(nam
 def test_chunks_compile_once(monkeypatch):
     """Full and partial chunks share one compiled scan per phase."""
     _loop._compiled.cache_clear()
-    jaxmh.sample(jax.random.key(2), KERNEL, _start(2), 100, num_warmup=25, checkpoint_every=10)
+    jaxmh.sample(jax.random.key(2), KERNEL, _start(2), num_samples=100, num_warmup=25, checkpoint_every=10)
     assert _loop._compiled.cache_info().currsize == 2      # one warm-up and one sampling chunk
 
 
 def test_bad_run_options_raise_before_running(tmp_path):
     with pytest.raises(ValueError, match="store must be one of"):
-        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), 10, store="everything")
+        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), num_samples=10, store="everything")
     with pytest.raises(ValueError, match="checkpoint_every"):
-        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), 10, checkpoint_every=0)
+        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), num_samples=10, checkpoint_every=0)
     with pytest.raises(ValueError, match="does not exist"):
-        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), 10, checkpoint=str(tmp_path / "no" / "x.npz"))
+        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), num_samples=10, checkpoint=str(tmp_path / "no" / "x.npz"))
     with pytest.raises(TypeError, match="progress"):
-        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), 10, progress="yes")
+        jaxmh.sample(jax.random.key(0), KERNEL, _start(2), num_samples=10, progress="yes")
 
 
 def test_progress_is_quiet_under_ci_and_off_a_terminal(monkeypatch, capsys):
@@ -173,5 +173,5 @@ def test_progress_is_quiet_under_ci_and_off_a_terminal(monkeypatch, capsys):
     assert progress.wanted(True) is True
     monkeypatch.delenv("CI")
     assert progress.wanted(None) is False          # pytest captures stderr: not a TTY
-    jaxmh.sample(jax.random.key(0), KERNEL, _start(2), 20, progress=True)
+    jaxmh.sample(jax.random.key(0), KERNEL, _start(2), num_samples=20, progress=True)
     assert "step" in capsys.readouterr().err       # the bar was drawn when asked for

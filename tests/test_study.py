@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from functools import partial
+
 import jax
 import numpy as np
 import pytest
@@ -15,6 +17,9 @@ from jaxmh import cli
 from jaxmh._threefry import fold_in
 from jaxmh.data import GroupedData, simulate_arrays
 from jaxmh.summary import RHAT_THRESHOLD
+
+#: The study's default models (the tutorial's, with its priors), by name.
+TUTORIAL = {m: partial(getattr(jaxmh.models, m), priors="tutorial") for m in ("pooled", "unpooled", "hierarchical")}
 
 SHORT = dict(num_samples=150, num_warmup=150)
 
@@ -41,10 +46,9 @@ def _dataset(key, d, num_groups=75, group_size=5):
 def _study_model_key(key, name):
     """The key ``jaxmh.study(key, ...)`` gives model ``name`` (its layout of keys, which this
     module's exact-reproduction test depends on)."""
-    from jaxmh.study import MODEL_IDS
+    from jaxmh.study import model_key
 
-    _, k_models = jax.random.split(key)
-    return fold_in(k_models, MODEL_IDS[name])
+    return model_key(key, name)
 
 
 def _rmse(estimate, truth):
@@ -69,7 +73,7 @@ def test_study_scores_each_dataset_against_its_own_truth():
     """
     key = jax.random.key(5)
     settings = dict(num_chains=4, num_samples=12_000, num_warmup=1000)
-    result = jaxmh.study(key, 3, models=("unpooled",), batch_size=3, **settings)["unpooled"]
+    result = jaxmh.study(key, 3, models=(TUTORIAL["unpooled"],), batch_size=3, **settings)["unpooled"]
     assert result.method == "blocked"  # fit's default for a model with groups
     for d in range(3):
         data, truth = _dataset(key, d)
@@ -93,7 +97,7 @@ def test_study_scores_each_dataset_against_its_own_truth():
 
 
 def test_partial_pooling_wins_on_most_datasets():
-    result = jaxmh.study(jax.random.key(2), 12, models=("unpooled", "hierarchical"),
+    result = jaxmh.study(jax.random.key(2), 12, models=(TUTORIAL["unpooled"], TUTORIAL["hierarchical"]),
                          num_samples=1500, num_warmup=1000)
     wins = result.hierarchical_wins()
     assert wins["alpha"] >= 0.9 and wins["beta"] >= 0.9
@@ -120,7 +124,7 @@ def test_study_with_the_tutorial_sampler(x64):
     the model's agree to far below any accept/reject margin.)
     """
     key, num_chains, num_samples, num_warmup = jax.random.key(2), 4, 150, 150
-    result = jaxmh.study(key, 3, models=("hierarchical",), method="rwm", num_chains=num_chains,
+    result = jaxmh.study(key, 3, models=(TUTORIAL["hierarchical"],), method="rwm", num_chains=num_chains,
                          num_samples=num_samples, num_warmup=num_warmup, batch_size=2)["hierarchical"]
     assert result.method == "rwm"
     k_init, _, k_run = jax.random.split(_study_model_key(key, "hierarchical"), 3)

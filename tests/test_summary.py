@@ -41,7 +41,7 @@ def gaussian_result():
         return -0.5 * (jnp.sum(p["alpha"] ** 2) + p["sigma"] ** 2)
 
     start = {"alpha": jnp.zeros((4, 3)), "sigma": jnp.ones(4)}
-    return jaxmh.sample(jax.random.key(3), jaxmh.rwm(logdensity, 0.8), start, 600, num_warmup=100)
+    return jaxmh.sample(jax.random.key(3), jaxmh.rwm(logdensity, 0.8), start, num_samples=600, num_warmup=100)
 
 
 # --------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_tutorial_hierarchical_model_flags_the_hyperparameters():
     data, _ = jaxmh.datasets.tutorial()
     model = jaxmh.models.hierarchical(data, priors="tutorial")
     k_init, k_run = jax.random.split(jax.random.key(2019))
-    result = jaxmh.sample(k_run, jaxmh.rwm(model.logdensity, 0.1), model.init(k_init, 4), 8000,
+    result = jaxmh.sample(k_run, jaxmh.rwm(model.logdensity, 0.1), model.init(k_init, 4), num_samples=8000,
                           num_warmup=2000)
     s, caught = user_warnings(jaxmh.summary, result)
     assert (s.num_chains, s.num_draws) == (4, 8000)
@@ -218,7 +218,7 @@ def test_r_hat_after_100000_iterations_per_chain():
     assert not any("R-hat" in reason for reasons in s.flagged.values() for reason in reasons), s.flagged
     assert np.max(s.columns["rhat"]) <= 1.01
     k_init, k_run = jax.random.split(jax.random.key(2019))
-    tutorial = jaxmh.sample(k_run, jaxmh.rwm(model.logdensity, 0.1), model.init(k_init, 4), 10_000,
+    tutorial = jaxmh.sample(k_run, jaxmh.rwm(model.logdensity, 0.1), model.init(k_init, 4), num_samples=10_000,
                             num_warmup=2_000, thin=10)
     s, caught = user_warnings(jaxmh.summary, tutorial)
     assert len(caught) == 1 and np.max(s.columns["rhat"]) > 1.1

@@ -17,25 +17,34 @@ One transition has two blocks:
    of an ancillarity-sufficiency interweaving (Yu & Meng 2011) and is what
    lets a hierarchical scale such as ``sigma_alpha`` mix.
 
-``step_size`` is a dict over the position's leaves: group leaves take arrays
-broadcastable to the leaf (``(G,)`` or ``(G, ...)``: one sd per group, or per
-group and coordinate); global leaves take scalars or arrays of their shape.
+``step_size`` -- the kernel's parameter pytree -- is a dict over the
+position's leaves: group leaves take arrays broadcastable to the leaf (``(G,)``
+or ``(G, ...)``: one sd per group, or per group and coordinate); global leaves
+take scalars or arrays of their shape.  An optional entry ``"interweave"``
+(a dict over the global leaves) sets the interweaving move's sds.  Any leaf may
+carry a leading chain axis (per-chain sds, as :func:`jaxmh.fit` tunes them), so
+``jaxmh.kernels.blocked(model.split, result.step_size)`` rebuilds a fit's tuned kernel.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks
+from jaxmh import _checks, _stepsize
 from jaxmh._threefry import normals_and_uniforms
-from jaxmh.kernels.random_walk import SamplingAlgorithm, _check_structure
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
+from jaxmh.adaptation import ScaleAdaptation
+from jaxmh.kernels.base import Kernel, SamplingAlgorithm
 
-__all__ = ["BlockedState", "BlockedInfo", "init", "build_kernel", "blocked"]
+__all__ = ["BlockedState", "BlockedInfo", "KERNEL", "init", "build_kernel", "blocked", "block_dims"]
+
+#: The key of ``step_size`` holding the interweaving move's sds.
+INTERWEAVE = "interweave"
 
 PyTree = Any
 
@@ -186,12 +195,103 @@ def build_kernel() -> Callable:
 def _check_split(split, position: dict) -> None:
     if not isinstance(position, dict):
         raise TypeError(f"the blocked sampler needs a dict position, got {type(position).__name__}")
+    if INTERWEAVE in position:
+        raise ValueError(f"the blocked sampler reserves the name {INTERWEAVE!r}; rename that parameter")
     missing = [k for k in split.group_names if k not in position]
     if missing:
         raise ValueError(f"group parameters {missing} are not in the position {sorted(position)}")
     sizes = {k: jnp.shape(position[k])[:1] for k in split.group_names}
     if len(set(sizes.values())) != 1 or () in sizes.values():
         raise ValueError(f"group parameters need one leading group axis of equal length, got {sizes}")
+
+
+def _parts(step_size: dict) -> tuple[dict, dict | None]:
+    """``step_size`` without and with its ``"interweave"`` entry."""
+    if isinstance(step_size, dict) and INTERWEAVE in step_size:
+        return {k: v for k, v in step_size.items() if k != INTERWEAVE}, step_size[INTERWEAVE]
+    return step_size, None
+
+
+def _globals(split, position: dict) -> dict:
+    return {k: v for k, v in position.items() if k not in split.group_names}
+
+
+def _check(split, step_size: dict, position: dict, num_chains: int | None = None) -> None:
+    _check_split(split, position)
+    sizes, interweave = _parts(step_size)
+    _stepsize.check(sizes, position, "step_size", num_chains)
+    if interweave is not None:
+        _stepsize.check(interweave, _globals(split, position), "step_size['interweave']", num_chains)
+
+
+def _per_chain(step_size: dict, position: dict, num_chains: int) -> dict:
+    dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(position)), jnp.float32)
+    sizes, interweave = _parts(step_size)
+    out = _stepsize.per_chain(sizes, position, num_chains, dtype)
+    if interweave is not None:
+        globals_ = {k: v for k, v in position.items() if k in interweave}
+        out[INTERWEAVE] = _stepsize.per_chain(interweave, globals_, num_chains, dtype)
+    return out
+
+
+def _step(key, state: BlockedState, split, step_size: dict):
+    sizes, interweave = _parts(step_size)
+    return _KERNEL(key, state, split, sizes, interweave)
+
+
+def _target_of(model: Any):
+    if model.split is None:
+        raise ValueError(f"the blocked sampler needs a model with groups (model.split); "
+                         f"the {model.name} model has none")
+    return model.split
+
+
+def block_dims(split, position: dict) -> tuple:
+    """Dimension of each block the kernel accepts or rejects on its own: each group's, the
+    globals', and (when the split can standardise) the interweaving move's -- the layout of
+    ``BlockedInfo.acceptance_prob``."""
+    num_groups = int(np.shape(position[split.group_names[0]])[0])
+    group_dim = sum(int(np.prod(np.shape(position[k])[1:])) for k in split.group_names)
+    global_dim = sum(int(np.prod(np.shape(v))) for k, v in position.items() if k not in split.group_names)
+    interweaves = split.standardize is not None and global_dim > 0
+    return tuple([group_dim] * num_groups + [max(global_dim, 1)] * (2 if interweaves else 1))
+
+
+@dataclass(frozen=True)
+class BlockedParams:
+    """``(multipliers, sd) -> step_size``: multipliers ``[group 0..G-1, global, interweave]`` times scales."""
+
+    group_names: tuple
+    num_groups: int
+    interweaves: bool
+
+    def __call__(self, multiplier: jax.Array, sd: dict) -> dict:
+        g = self.num_groups
+        sizes, interweave = {}, {}
+        for k, s in sd.items():
+            if k in self.group_names:
+                sizes[k] = multiplier[:g].reshape((g,) + (1,) * (jnp.ndim(s) - 1)) * s
+            else:
+                sizes[k] = multiplier[g] * s
+                interweave[k] = multiplier[-1] * s
+        return dict(sizes, **{INTERWEAVE: interweave}) if self.interweaves else sizes
+
+
+def _acceptance(info: BlockedInfo) -> jax.Array:
+    return info.acceptance_prob
+
+
+def adaptation(split, position: dict, num_steps: int) -> ScaleAdaptation:
+    """Tuning of every block: one multiplier per group, the globals and the interweaving move,
+    times per-coordinate scales (:mod:`jaxmh.adaptation`)."""
+    dims = block_dims(split, position)
+    num_groups = int(np.shape(position[split.group_names[0]])[0])
+    interweaves = len(dims) == num_groups + 2
+    return ScaleAdaptation(dims, BlockedParams(tuple(split.group_names), num_groups, interweaves),
+                           _acceptance, num_steps)
+
+
+_KERNEL = build_kernel()
 
 
 def blocked(split, step_size: dict, interweave_step_size: dict | None = None) -> SamplingAlgorithm:
@@ -202,10 +302,13 @@ def blocked(split, step_size: dict, interweave_step_size: dict | None = None) ->
     split
         A :class:`jaxmh.models.GroupSplit` (``model.split``).
     step_size
-        Dict of proposal sds per leaf; group leaves broadcast to ``(G, ...)``.
+        Dict of proposal sds per leaf; group leaves broadcast to ``(G, ...)``;
+        an optional ``"interweave"`` entry gives the interweaving move's sds;
+        leaves may carry a leading chain axis (a fit's ``result.step_size``).
     interweave_step_size
         Dict of proposal sds of the global leaves for the interweaving move
-        (models whose split can standardise); defaults to ``step_size``'s.
+        (models whose split can standardise); defaults to ``step_size``'s
+        ``"interweave"`` entry, else its global sds.
 
     Returns
     -------
@@ -219,21 +322,26 @@ def blocked(split, step_size: dict, interweave_step_size: dict | None = None) ->
     >>> model = jaxmh.models.hierarchical(data)
     >>> sizes = {k: 0.5 for k in ("alpha", "beta", "mu_alpha", "mu_beta", "sigma_alpha", "sigma_beta", "sigma")}
     >>> kernel = jaxmh.kernels.blocked(model.split, sizes)
-    >>> result = jaxmh.sample(jax.random.key(1), kernel, model.init(jax.random.key(2), 2), 100)
+    >>> result = jaxmh.sample(jax.random.key(1), kernel, model.init(jax.random.key(2), 2), num_samples=100)
     """
     if split is None or not hasattr(split, "group_logdensity"):
         raise TypeError("split must be a jaxmh.models.GroupSplit (model.split); this model has none")
+    if not isinstance(step_size, dict):
+        raise TypeError(f"step_size must be a dict of proposal sds per parameter, got {type(step_size).__name__}")
     _checks.positive_scales(step_size, "step_size")
     if interweave_step_size is not None:
         _checks.positive_scales(interweave_step_size, "interweave_step_size")
-    kernel = build_kernel()
+        step_size = dict(step_size, **{INTERWEAVE: interweave_step_size})
 
     def init_fn(position: PyTree) -> BlockedState:
-        _check_split(split, position)
-        _check_structure(step_size, position)
+        _check(split, step_size, position)
         return init(position, split)
 
     def step_fn(key: jax.Array, state: BlockedState):
-        return kernel(key, state, split, step_size, interweave_step_size)
+        return _step(key, state, split, step_size)
 
-    return SamplingAlgorithm(init_fn, step_fn)
+    return SamplingAlgorithm(init_fn, step_fn, KERNEL, split, step_size)
+
+
+#: The group-blocked kernel's contract (:class:`jaxmh.kernels.base.Kernel`).
+KERNEL = Kernel("group-blocked", init, _step, _target_of, _check, _per_chain, adaptation, None, blocked)

@@ -13,18 +13,19 @@ whose log-density is not finite (``-inf``, ``+inf`` or NaN) is always rejected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _checks
+from jaxmh import _checks, _flat, _stepsize
 from jaxmh._threefry import normal_and_uniform
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
+from jaxmh.adaptation import ScaleAdaptation
+from jaxmh.kernels.base import Kernel, Representation, SamplingAlgorithm
 
-__all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "RWStep", "ScaledStep", "init", "build_kernel", "rwm"]
+__all__ = ["RWState", "RWInfo", "SamplingAlgorithm", "KERNEL", "init", "build_kernel", "rwm"]
 
 PyTree = Any
 LogDensityFn = Callable[[PyTree], jax.Array]
@@ -60,26 +61,9 @@ class RWInfo(NamedTuple):
     proposal: RWState
 
 
-class SamplingAlgorithm(NamedTuple):
-    """A kernel closed over its log-density and parameters.
-
-    ``init(position) -> state`` and ``step(key, state) -> (state, info)``.
-    """
-
-    init: Callable[[PyTree], RWState]
-    step: Callable[[jax.Array, RWState], tuple[RWState, RWInfo]]
-
-
 def init(position: PyTree, logdensity_fn: LogDensityFn) -> RWState:
     """Create a chain state at ``position``."""
     return RWState(position, jnp.asarray(logdensity_fn(position)))
-
-
-def _leaf_scales(step_size: PyTree, position: PyTree) -> list:
-    """Proposal sd for each position leaf (a scalar or an array broadcastable to the leaf)."""
-    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(step_size)):
-        return [step_size] * len(jax.tree_util.tree_leaves(position))
-    return jax.tree_util.tree_leaves(step_size)
 
 
 def propose(key: jax.Array, position: PyTree, step_size: PyTree) -> tuple[PyTree, jax.Array]:
@@ -96,33 +80,9 @@ def propose(key: jax.Array, position: PyTree, step_size: PyTree) -> tuple[PyTree
     offsets = np.cumsum([0] + sizes)
     moved = [
         leaf + (jnp.asarray(scale, dtype) * z[lo:hi].reshape(jnp.shape(leaf))).astype(jnp.result_type(leaf))
-        for leaf, scale, lo, hi in zip(leaves, _leaf_scales(step_size, position), offsets[:-1], offsets[1:])
+        for leaf, scale, lo, hi in zip(leaves, _stepsize.leaf_scales(step_size, position), offsets[:-1], offsets[1:])
     ]
     return jax.tree_util.tree_unflatten(treedef, moved), u
-
-
-def _check_structure(step_size: PyTree, position: PyTree) -> None:
-    """A pytree ``step_size`` must have the position's structure and broadcast to its leaves."""
-    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(step_size)):
-        return
-    want = jax.tree_util.tree_structure(position)
-    got = jax.tree_util.tree_structure(step_size)
-    if want != got:
-        raise ValueError(
-            f"step_size has pytree structure {got}, but the position has {want}; "
-            "pass one float or a pytree with the position's structure"
-        )
-    for name, s, p in zip(_checks.leaf_names(position), jax.tree_util.tree_leaves(step_size),
-                          jax.tree_util.tree_leaves(position)):
-        try:
-            fits = jnp.broadcast_shapes(jnp.shape(s), jnp.shape(p)) == jnp.shape(p)
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"step_size leaf {name} has shape {jnp.shape(s)}, which does not fit the "
-                f"position leaf of shape {jnp.shape(p)}"
-            )
 
 
 def build_kernel() -> Callable:
@@ -156,37 +116,47 @@ def build_kernel() -> Callable:
     return kernel
 
 
-@dataclass(frozen=True, eq=False)
-class RWStep:
-    """``step(key, state)`` of :func:`rwm`: the transition closed over its arguments.
-
-    A named callable rather than a closure so that the driver can see what it
-    runs (and run it on a flat position vector, see :mod:`jaxmh._flat`).
-    """
-
-    logdensity_fn: LogDensityFn
-    step_size: Any
-
-    def __call__(self, key: jax.Array, state: RWState) -> tuple[RWState, RWInfo]:
-        return _KERNEL(key, state, self.logdensity_fn, self.step_size)
-
-
-@dataclass(frozen=True)
-class ScaledStep:
-    """``step(key, state, step_size)``: the transition with the proposal sds passed in.
-
-    How the driver runs a random walk whose sds are per-chain data (tuned in
-    warm-up, or a flat vector per chain): :func:`jaxmh.fit` and
-    :mod:`jaxmh._flat` both use it.
-    """
-
-    logdensity_fn: LogDensityFn
-
-    def __call__(self, key: jax.Array, state: RWState, step_size: PyTree) -> tuple[RWState, RWInfo]:
-        return _KERNEL(key, state, self.logdensity_fn, step_size)
-
-
 _KERNEL = build_kernel()
+
+
+def _target_of(model: Any) -> LogDensityFn:
+    return model.logdensity
+
+
+def _check(logdensity_fn: LogDensityFn, step_size: PyTree, position: PyTree, num_chains: int | None = None) -> None:
+    _stepsize.check(step_size, position, "step_size", num_chains)
+
+
+def _per_chain(step_size: PyTree, position: PyTree, num_chains: int) -> PyTree:
+    dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(position)), jnp.float32)
+    return _stepsize.per_chain(step_size, position, num_chains, dtype)  # the noise's dtype
+
+
+def joint_params(multiplier: jax.Array, sd: PyTree) -> PyTree:
+    """One block: the step size is the multiplier times the per-coordinate scales."""
+    return jax.tree.map(lambda s: multiplier * s, sd)
+
+
+def joint_acceptance(info: RWInfo) -> jax.Array:
+    return info.acceptance_prob
+
+
+def adaptation(logdensity_fn: LogDensityFn, position: PyTree, num_steps: int) -> ScaleAdaptation:
+    """Tuning of one joint block: a multiplier and per-coordinate scales (:mod:`jaxmh.adaptation`)."""
+    dim = sum(int(np.prod(np.shape(v))) for v in jax.tree_util.tree_leaves(position))
+    return ScaleAdaptation(dim, joint_params, joint_acceptance, num_steps)
+
+
+def representation(logdensity_fn: LogDensityFn, position: PyTree) -> Representation | None:
+    """The same chain on one flat vector per chain (see :mod:`jaxmh._flat`): faster, same draws.
+
+    ``None`` for positions with mixed leaf dtypes (ravelling would promote them).
+    """
+    fns = _flat.ravel_fns(position)
+    if fns is None:
+        return None
+    ravel, unravel = fns
+    return Representation(_flat.FlatLogdensity(logdensity_fn, unravel), ravel, unravel)
 
 
 def rwm(logdensity_fn: LogDensityFn, step_size: float | PyTree) -> SamplingAlgorithm:
@@ -199,7 +169,10 @@ def rwm(logdensity_fn: LogDensityFn, step_size: float | PyTree) -> SamplingAlgor
         (up to a constant).
     step_size
         Proposal standard deviation: a positive float, or a pytree with the
-        position's structure giving one (per leaf or per coordinate).
+        position's structure giving one (per leaf or per coordinate); a leaf
+        with a leading chain axis gives one per chain (as :func:`jaxmh.fit`
+        tunes them: ``jaxmh.rwm(model.logdensity, result.step_size)``
+        continues a fit's chains from ``result.final_state``).
 
     Returns
     -------
@@ -218,7 +191,14 @@ def rwm(logdensity_fn: LogDensityFn, step_size: float | PyTree) -> SamplingAlgor
     _checks.positive_scales(step_size, "step_size")
 
     def init_fn(position: PyTree) -> RWState:
-        _check_structure(step_size, position)
+        _stepsize.check(step_size, position)
         return init(position, logdensity_fn)
 
-    return SamplingAlgorithm(init_fn, RWStep(logdensity_fn, step_size))
+    def step_fn(key: jax.Array, state: RWState) -> tuple[RWState, RWInfo]:
+        return _KERNEL(key, state, logdensity_fn, step_size)
+
+    return SamplingAlgorithm(init_fn, step_fn, KERNEL, logdensity_fn, step_size)
+
+
+#: The random-walk kernel's contract (:class:`jaxmh.kernels.base.Kernel`).
+KERNEL = Kernel("random walk", init, _KERNEL, _target_of, _check, _per_chain, adaptation, representation, rwm)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import jax
 import jax.numpy as jnp
 
 from jaxmh import _checks
 from jaxmh.data import GroupedData
 from jaxmh.models._regression import GroupStats, group_stats
+from jaxmh.models.base import Model
 
 
-def stats_of(data: GroupedData | GroupStats, pooled: bool = False) -> GroupStats:
-    """Sufficient statistics of ``data`` in the default float dtype.
+_GROUP_STATS = jax.jit(group_stats, static_argnames="num_groups")
 
-    ``data`` may also be a :class:`GroupStats` already (possibly traced): that
-    is how :func:`jaxmh.study` builds models inside ``vmap`` over datasets.
-    """
-    if isinstance(data, GroupStats):
-        return data
+
+def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
+    """Sufficient statistics of ``data`` in the default float dtype (one compiled call)."""
     if not isinstance(data, GroupedData):
         raise TypeError(
             f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
@@ -26,9 +26,22 @@ def stats_of(data: GroupedData | GroupStats, pooled: bool = False) -> GroupStats
     dtype = jnp.result_type(float)
     group = jnp.zeros(data.num_obs, jnp.int32) if pooled else jnp.asarray(data.group)
     num = 1 if pooled else data.num_groups
-    return group_stats(
-        jnp.asarray(data.x, dtype), jnp.asarray(data.y, dtype), group, num
-    )
+    return _GROUP_STATS(jnp.asarray(data.x, dtype), jnp.asarray(data.y, dtype), group, num_groups=num)
+
+
+def rebindable(model: Model, functions: Callable[[Any], tuple]) -> Model:
+    """``model`` (built on ``model.data``) with a ``with_data`` that rebinds its closures.
+
+    ``functions(data) -> (logdensity, init, split)`` builds the closures over a
+    data pytree; ``model.with_data(other)`` returns the model with those of
+    ``other`` (everything else, such as the names users see, unchanged).
+    """
+    def with_data(data: Any) -> Model:
+        logdensity, init, split = functions(data)
+        return rebound._replace(logdensity=logdensity, init=init, split=split, data=data)
+
+    rebound = model._replace(with_data=with_data)
+    return rebound
 
 
 def check_init_args(key, num_chains):
@@ -41,6 +54,3 @@ def draw_locations(key: jax.Array, shape: tuple) -> jax.Array:
 
 
 
-def num_groups_of(data: GroupedData | GroupStats) -> int:
-    """Number of groups of data or of its sufficient statistics."""
-    return int(data.n.shape[0]) if isinstance(data, GroupStats) else data.num_groups

@@ -17,10 +17,7 @@ def check_priors(locations: dict[str, Any], scales: dict[str, Any]) -> None:
         priors.check(prior, name, scale=True)
 
 
-def is_scale(model: str, name: str) -> bool:
-    """Whether parameter ``name`` of ``model`` is a scale (a standard deviation)."""
-    role = default_priors.ROLES[model][name]
-    return role == "sigma" or role.startswith("sd_")
+is_scale = default_priors.is_scale
 
 
 def model_priors(model: str, data: Any, scheme: str | Mapping | None, given: Mapping[str, Any]) -> dict:
@@ -30,9 +27,7 @@ def model_priors(model: str, data: Any, scheme: str | Mapping | None, given: Map
     The warning (a :class:`jaxmh.prior_checks.PriorWarning`) says when the
     data's rough estimates are far outside what the priors allow.
     """
-    from jaxmh.models._regression import GroupStats
-
-    if not isinstance(data, (GroupedData, GroupStats)):
+    if not isinstance(data, GroupedData):
         raise TypeError(
             f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
             "build one with GroupedData(x, y, group) or jaxmh.data.from_csv"
@@ -40,12 +35,11 @@ def model_priors(model: str, data: Any, scheme: str | Mapping | None, given: Map
     chosen = default_priors.resolve(model, data, scheme, given)
     check_priors({f"prior_{k}": v for k, v in chosen.items() if not is_scale(model, k)},
                  {f"prior_{k}": v for k, v in chosen.items() if is_scale(model, k)})
-    if isinstance(data, GroupedData):
-        found = prior_checks.conflicts(chosen, default_priors.ROLES[model], default_priors.rough_estimates(data))
-        if found:
-            warnings.warn("prior-data conflict: " + "; ".join(found) + ". The priors do not fit the scale "
-                          "of the data: use the data-scaled defaults (priors='auto'; --priors auto on the command line) "
-                          "or priors that allow these values.", prior_checks.PriorWarning, stacklevel=3)
+    found = prior_checks.conflicts(chosen, default_priors.ROLES[model], default_priors.rough_estimates(data))
+    if found:
+        warnings.warn("prior-data conflict: " + "; ".join(found) + ". The priors do not fit the scale "
+                      "of the data: use the data-scaled defaults (priors='auto'; --priors auto on the command line) "
+                      "or priors that allow these values.", prior_checks.PriorWarning, stacklevel=3)
     return chosen
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
 
 _HALF_LOG_2PI = 0.5 * float(np.log(2 * np.pi))
 

@@ -70,6 +70,23 @@ class Model(NamedTuple):
         ``{parameter: typical spread}`` of the starting values; the tuned
         samplers of :func:`jaxmh.fit` start their proposal sds at
         ``step_size`` times it, so data of any scale start well.
+    data
+        The pytree of arrays the log-density reads (e.g. the data's sufficient
+        statistics and the priors' numbers), or ``None`` for a model closed
+        over its data that cannot be rebound.
+    with_data
+        ``with_data(data) -> Model``: the same model over another ``data`` of
+        the same structure (possibly traced, e.g. one dataset per chain in
+        :func:`jaxmh.study`); its ``logdensity``, ``init`` and ``split`` read
+        the new data.  ``None`` if the model cannot be rebound.
+    default_step_size
+        Proposal sd of the untuned random walk (``method="rwm"``) when none is
+        given: 0.1, or the tutorial's choice for its models (0.125 unpooled).
+
+    The parameters compared with a truth (:func:`jaxmh.compare`,
+    :func:`jaxmh.study`) are those whose names the truth holds; a model
+    parameter broadcasts to the truth's shape (a pooled intercept against
+    every group's).
     """
 
     name: str
@@ -81,3 +98,6 @@ class Model(NamedTuple):
     priors: Mapping[str, Any] | None = None
     scale_params: tuple = ()
     start_scale: Mapping[str, float] | None = None
+    data: Any = None
+    with_data: Callable[[Any], "Model"] | None = None
+    default_step_size: float = 0.1

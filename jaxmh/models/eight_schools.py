@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmh import _stablemath as stablemath, logpdf
+from jaxmh import stablemath, logpdf
 from jaxmh.models import _common, _inputs
 from jaxmh.models.base import GroupSplit, Model
 from jaxmh.priors import HalfCauchy, Normal
@@ -80,8 +81,24 @@ def eight_schools(
         raise TypeError(f"centered must be True or False, got {centered!r}")
     _inputs.check_priors({"prior_mu": prior_mu}, {"prior_tau": prior_tau})
     dtype = jnp.result_type(float)
-    y_j, sigma_j = jnp.asarray(y_np, dtype), jnp.asarray(sigma_np, dtype)
     num_schools = int(y_np.size)
+    name = "theta" if centered else "theta_tilde"
+    priors = {"mu": prior_mu, "tau": prior_tau}
+    model_data = {"y": jnp.asarray(y_np, dtype), "sigma": jnp.asarray(sigma_np, dtype), "priors": priors}
+    functions = partial(_functions, centered=centered)
+    logdensity, init, split = functions(model_data)
+    spread = {"mu": _inputs.priors.start_scale(prior_mu), "tau": _inputs.priors.start_scale(prior_tau, True)}
+    spread[name] = spread["mu"] if centered else 1.0
+    model = Model("eight_schools", logdensity, init, (name,), num_schools, split, priors, ("tau",), spread,
+                  model_data)
+    return _common.rebindable(model, functions)
+
+
+def _functions(model_data: dict, centered: bool):
+    """``(logdensity, init, split)`` over ``{"y", "sigma", "priors": {"mu", "tau"}}``."""
+    y_j, sigma_j = model_data["y"], model_data["sigma"]
+    prior_mu, prior_tau = model_data["priors"]["mu"], model_data["priors"]["tau"]
+    num_schools = y_j.shape[0]
     name = "theta" if centered else "theta_tilde"
 
     def global_logdensity(params: dict) -> jax.Array:
@@ -126,10 +143,7 @@ def eight_schools(
         }
 
     split = GroupSplit((name,), group_logdensity, global_logdensity, standardize, unstandardize)
-    priors = {"mu": prior_mu, "tau": prior_tau}
-    spread = {"mu": _inputs.priors.start_scale(prior_mu), "tau": _inputs.priors.start_scale(prior_tau, True)}
-    spread[name] = spread["mu"] if centered else 1.0
-    return Model("eight_schools", logdensity, init, (name,), num_schools, split, priors, ("tau",), spread)
+    return logdensity, init, split
 
 
 def with_theta(result_or_draws: Any) -> Any:

@@ -10,12 +10,16 @@ import jax.numpy as jnp
 from jaxmh import logpdf
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
+from jaxmh.models.registry import register
 from jaxmh.models.base import GroupSplit, Model
-from jaxmh import _stablemath as stablemath
+from jaxmh import stablemath
 
 __all__ = ["hierarchical"]
 
 
+@register("hierarchical",
+          "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2), "
+          "beta[g] ~ N(mu_beta, sigma_beta^2)", "varying intercepts and slopes (partial pooling)", partial_pooling=True)
 def hierarchical(
     data: GroupedData,
     *,
@@ -49,15 +53,25 @@ def hierarchical(
         Parameters ``alpha``, ``beta`` (shape ``(G,)``), ``mu_alpha``, ``mu_beta``,
         ``sigma_alpha``, ``sigma_beta``, ``sigma`` (scalars); ``model.priors`` holds the priors used.
     """
+    _inputs.check_groups(data, "hierarchical")
     chosen = _inputs.model_priors("hierarchical", data, priors, {
         "mu_alpha": prior_mu_alpha, "mu_beta": prior_mu_beta, "sigma_alpha": prior_sigma_alpha,
         "sigma_beta": prior_sigma_beta, "sigma": prior_sigma})
+    model_data = {"stats": _common.stats_of(data), "priors": chosen}
+    logdensity, init, split = _functions(model_data)
+    model = Model("hierarchical", logdensity, init, ("alpha", "beta"), data.num_groups, split, chosen,
+                  _inputs.scale_params("hierarchical"),
+                  _inputs.start_scales("hierarchical", chosen, {"alpha": "mu_alpha", "beta": "mu_beta"}),
+                  model_data)
+    return _common.rebindable(model, _functions)
+
+
+def _functions(model_data: dict):
+    """``(logdensity, init, split)`` over ``{"stats": GroupStats, "priors": {name: prior}}``."""
+    stats, chosen = model_data["stats"], model_data["priors"]
     prior_mu_alpha, prior_mu_beta = chosen["mu_alpha"], chosen["mu_beta"]
     prior_sigma_alpha, prior_sigma_beta, prior_sigma = chosen["sigma_alpha"], chosen["sigma_beta"], chosen["sigma"]
-    if not isinstance(data, _regression.GroupStats):
-        _inputs.check_groups(data, "hierarchical")
-    stats = _common.stats_of(data)
-    num_groups = _common.num_groups_of(data)
+    num_groups = stats.n.shape[0]
 
     def global_logdensity(params: dict) -> jax.Array:
         return (
@@ -104,6 +118,4 @@ def hierarchical(
         }
 
     split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity, standardize, unstandardize)
-    return Model("hierarchical", logdensity, init, ("alpha", "beta"), num_groups, split, chosen,
-                 _inputs.scale_params("hierarchical"),
-                 _inputs.start_scales("hierarchical", chosen, {"alpha": "mu_alpha", "beta": "mu_beta"}))
+    return logdensity, init, split

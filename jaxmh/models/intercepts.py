@@ -7,14 +7,16 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from jaxmh import _stablemath as stablemath, logpdf
+from jaxmh import stablemath, logpdf
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
+from jaxmh.models.registry import register
 from jaxmh.models.base import GroupSplit, Model
 
 __all__ = ["intercepts"]
 
 
+@register("intercepts", "{y} ~ N(alpha[g] + beta * {x}, sigma^2), alpha[g] ~ N(mu_alpha, sigma_alpha^2)", "varying intercepts, one slope", partial_pooling=True)
 def intercepts(
     data: GroupedData,
     *,
@@ -56,10 +58,20 @@ def intercepts(
     _inputs.check_groups(data, "intercepts")
     chosen = _inputs.model_priors("intercepts", data, priors, {
         "mu_alpha": prior_mu_alpha, "beta": prior_beta, "sigma_alpha": prior_sigma_alpha, "sigma": prior_sigma})
+    model_data = {"stats": _common.stats_of(data), "priors": chosen}
+    logdensity, init, split = _functions(model_data)
+    model = Model("intercepts", logdensity, init, ("alpha",), data.num_groups, split, chosen,
+                  _inputs.scale_params("intercepts"), _inputs.start_scales("intercepts", chosen, {"alpha": "mu_alpha"}),
+                  model_data)
+    return _common.rebindable(model, _functions)
+
+
+def _functions(model_data: dict):
+    """``(logdensity, init, split)`` over ``{"stats": GroupStats, "priors": {name: prior}}``."""
+    stats, chosen = model_data["stats"], model_data["priors"]
     prior_mu_alpha, prior_beta = chosen["mu_alpha"], chosen["beta"]
     prior_sigma_alpha, prior_sigma = chosen["sigma_alpha"], chosen["sigma"]
-    stats = _common.stats_of(data)
-    num_groups = data.num_groups
+    num_groups = stats.n.shape[0]
 
     def global_logdensity(params: dict) -> jax.Array:
         return (
@@ -99,5 +111,4 @@ def intercepts(
         }
 
     split = GroupSplit(("alpha",), group_logdensity, global_logdensity, standardize, unstandardize)
-    return Model("intercepts", logdensity, init, ("alpha",), num_groups, split, chosen,
-                 _inputs.scale_params("intercepts"), _inputs.start_scales("intercepts", chosen, {"alpha": "mu_alpha"}))
+    return logdensity, init, split

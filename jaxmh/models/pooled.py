@@ -8,11 +8,13 @@ import jax
 
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
+from jaxmh.models.registry import register
 from jaxmh.models.base import Model
 
 __all__ = ["pooled"]
 
 
+@register("pooled", "{y} ~ N(alpha + beta * {x}, sigma^2), groups ignored", "one line for every group (complete pooling)")
 def pooled(
     data: GroupedData,
     *,
@@ -30,8 +32,17 @@ def pooled(
     """
     chosen = _inputs.model_priors("pooled", data, priors,
                                   {"alpha": prior_alpha, "beta": prior_beta, "sigma": prior_sigma})
+    model_data = {"stats": _common.stats_of(data, pooled=True), "priors": chosen}
+    logdensity, init, split = _functions(model_data)
+    model = Model("pooled", logdensity, init, ("alpha", "beta"), data.num_groups, split, chosen,
+                  _inputs.scale_params("pooled"), _inputs.start_scales("pooled", chosen), model_data)
+    return _common.rebindable(model, _functions)
+
+
+def _functions(model_data: dict):
+    """``(logdensity, init, None)`` over ``{"stats": GroupStats (one group), "priors": {name: prior}}``."""
+    stats, chosen = model_data["stats"], model_data["priors"]
     prior_alpha, prior_beta, prior_sigma = chosen["alpha"], chosen["beta"], chosen["sigma"]
-    stats = _common.stats_of(data, pooled=True)
 
     def logdensity(params: dict) -> jax.Array:
         alpha, beta, sigma = params["alpha"], params["beta"], params["sigma"]
@@ -47,5 +58,4 @@ def pooled(
             "sigma": _inputs.draw_start(prior_sigma, ks, (num_chains,), scale=True),
         }
 
-    return Model("pooled", logdensity, init, ("alpha", "beta"), _common.num_groups_of(data), None, chosen,
-                 _inputs.scale_params("pooled"), _inputs.start_scales("pooled", chosen))
+    return logdensity, init, None

@@ -9,11 +9,13 @@ import jax.numpy as jnp
 
 from jaxmh.data import GroupedData
 from jaxmh.models import _common, _inputs, _regression
+from jaxmh.models.registry import register
 from jaxmh.models.base import GroupSplit, Model
 
 __all__ = ["unpooled"]
 
 
+@register("unpooled", "{y} ~ N(alpha[g] + beta[g] * {x}, sigma^2), each group on its own", "separate fits per group (no pooling)")
 def unpooled(
     data: GroupedData,
     *,
@@ -31,9 +33,19 @@ def unpooled(
     """
     chosen = _inputs.model_priors("unpooled", data, priors,
                                   {"alpha": prior_alpha, "beta": prior_beta, "sigma": prior_sigma})
+    model_data = {"stats": _common.stats_of(data), "priors": chosen}
+    logdensity, init, split = _functions(model_data)
+    model = Model("unpooled", logdensity, init, ("alpha", "beta"), data.num_groups, split, chosen,
+                  _inputs.scale_params("unpooled"), _inputs.start_scales("unpooled", chosen), model_data,
+                  default_step_size=0.125)  # the tutorial's proposal sd for this model
+    return _common.rebindable(model, _functions)
+
+
+def _functions(model_data: dict):
+    """``(logdensity, init, split)`` over ``{"stats": GroupStats, "priors": {name: prior}}``."""
+    stats, chosen = model_data["stats"], model_data["priors"]
     prior_alpha, prior_beta, prior_sigma = chosen["alpha"], chosen["beta"], chosen["sigma"]
-    stats = _common.stats_of(data)
-    num_groups = _common.num_groups_of(data)
+    num_groups = stats.n.shape[0]
 
     def global_logdensity(params: dict) -> jax.Array:
         return prior_sigma.logpdf(params["sigma"])
@@ -59,5 +71,4 @@ def unpooled(
         }
 
     split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity)
-    return Model("unpooled", logdensity, init, ("alpha", "beta"), num_groups, split, chosen,
-                 _inputs.scale_params("unpooled"), _inputs.start_scales("unpooled", chosen))
+    return logdensity, init, split

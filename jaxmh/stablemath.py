@@ -11,6 +11,10 @@ chain.  These versions use only ``+ - * /``, ``floor`` and bit casts, which are
 correctly rounded whatever the batch shape, and are accurate to about 1 ulp.
 They are used where the sampler's own arithmetic feeds a chain's future
 (acceptance probabilities, adapted scales) and in jaxmh's log-densities.
+
+Public, so that a model of one's own can keep the guarantee: use
+``jaxmh.stablemath.log`` / ``exp`` instead of ``jnp.log`` / ``jnp.exp`` in a
+log-density whose chains must not depend on how many run beside them.
 """
 
 from __future__ import annotations
