@@ -14,7 +14,8 @@ from jaxmh import _checks, _loop, _stepsize, checkpoints, devices, methods, prio
 from jaxmh import progress as progress_mod
 from jaxmh._threefry import fold_in
 from jaxmh.models.base import Model
-from jaxmh.sampling import Bound, Result, assemble, check_initial, check_run_options, chunk_steps, key_data_list
+from jaxmh.sampling import (Bound, Result, assemble, check_initial, check_run_options, chunk_steps, key_data_list,
+                            start)
 
 __all__ = ["fit", "METHODS", "DEFAULT_STEP_SIZE", "program"]
 
@@ -97,25 +98,27 @@ def program(method: methods.Method, model: Model, positions: Any, *, step_size: 
     tuned = method.tuned and params is None
     if params is None and not tuned:
         kernel.check(target, step_size, one)
-        params = kernel.per_chain(step_size, one, num_chains)
+        params = step_size
     elif params is not None:
         kernel.check(target, params, one, num_chains)
-        params = kernel.per_chain(params, one, num_chains)
-    emit, run_target, run_one, unit = _loop.identity, target, one, _units(model, one)
+    emit, run_target, run_one, unit, ravel = _loop.identity, target, one, _units(model, one), None
+    if tuned:
+        _stepsize.check(step_size, one)  # where tuning starts: a float, or like the position
     initial_sd = _initial_sd(step_size, one, unit) if tuned else None
     rep = kernel.representation(target, one) if kernel.representation is not None and data is None else None
     if rep is not None:  # the kernel's own faster layout (the random walk: one flat vector per chain)
-        ravel_all = jax.vmap(rep.ravel)
-        positions, run_target, run_one, emit = ravel_all(positions), rep.target, rep.ravel(one), rep.unravel
-        params = None if params is None else ravel_all(params)
+        run_target, run_one, emit, ravel = rep.target, rep.ravel(one), rep.unravel, rep.ravel
         initial_sd = None if initial_sd is None else rep.ravel(initial_sd)
         unit = None if unit is None else np.concatenate([np.ravel(u) for u in jax.tree_util.tree_leaves(unit)])
     if data is None:
         step = Bound(kernel, run_target)
-        states = jax.vmap(kernel.init, in_axes=(0, None))(positions, run_target)
+        states, params = start(kernel, run_target, positions, params, ravel)
     else:
         step = Rebound(kernel, model.with_data)
+        params = None if params is None else kernel.per_chain(params, one, num_chains)
         states = jax.vmap(lambda p, d: kernel.init(p, kernel.target_of(model.with_data(d))))(positions, data)
+    if tuned:
+        positions = jax.vmap(ravel)(positions) if ravel is not None else positions
     if not tuned:
         warm_params = params if data is None else (data, params)
         return _loop.Program(states, step, _loop.PlainWarmup(step), None, warm_params, _loop.keep_params, emit,

@@ -358,16 +358,38 @@ def _open_program(kernel: SamplingAlgorithm, positions: PyTree, num_chains: int)
     spec, target = kernel.kernel, kernel.target
     one = jax.tree.map(lambda v: v[0], positions)
     spec.check(target, kernel.params, one, num_chains)
-    params = spec.per_chain(kernel.params, one, num_chains)
-    emit, run_target = _loop.identity, target
+    emit, run_target, ravel = _loop.identity, target, None
     rep = spec.representation(target, one) if spec.representation is not None else None
     if rep is not None:
-        ravel_all = jax.vmap(rep.ravel)
-        positions, params, run_target, emit = ravel_all(positions), ravel_all(params), rep.target, rep.unravel
-    states = jax.vmap(spec.init, in_axes=(0, None))(positions, run_target)
+        run_target, emit, ravel = rep.target, rep.unravel, rep.ravel
+    states, params = start(spec, run_target, positions, kernel.params, ravel)
     step = Bound(spec, run_target)
     return _loop.Program(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, emit,
                          same_key=True)
+
+
+def start(kernel: Any, target: Any, positions: PyTree, params: PyTree, ravel: Callable | None = None,
+          per_chain: bool = True) -> tuple:
+    """``(states, params)``: the kernel's per-chain parameters and its states at ``positions``, in the
+    layout ``ravel`` gives (if any), as one compiled call (cached per kernel and target)."""
+    try:
+        hash((kernel, target, ravel))
+    except TypeError:  # an unhashable target: the same, op by op
+        return _start(positions, params, kernel=kernel, target=target, ravel=ravel, per_chain=per_chain)
+    return _start_jit(positions, params, kernel=kernel, target=target, ravel=ravel, per_chain=per_chain)
+
+
+def _start(positions, params, *, kernel, target, ravel, per_chain):
+    if per_chain and params is not None:
+        num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
+        params = kernel.per_chain(params, jax.tree.map(lambda v: v[0], positions), num_chains)
+    if ravel is not None:
+        positions = jax.vmap(ravel)(positions)
+        params = None if params is None else jax.vmap(ravel)(params)
+    return jax.vmap(kernel.init, in_axes=(0, None))(positions, target), params
+
+
+_start_jit = jax.jit(_start, static_argnames=("kernel", "target", "ravel", "per_chain"))
 
 
 @dataclass(frozen=True)

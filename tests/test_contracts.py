@@ -311,3 +311,25 @@ def test_old_spellings_still_work_with_a_deprecation_warning(tutorial_data):
     assert c.fits[0].model == "pooled"
     with pytest.raises(ValueError, match="unknown model 'nope'"), pytest.warns(DeprecationWarning):
         jaxmh.compare(jax.random.key(1), data, truth, models=("nope",))
+
+
+def test_compare_and_study_take_the_bundled_builders(tutorial_data):
+    """The calls issue 12 names: any builders, every truth parameter scored, a model's study results
+    independent of the other models beside it."""
+    data, truth = tutorial_data
+    m = jaxmh.models
+    c = jaxmh.compare(jax.random.key(7), data, truth, models=(m.pooled, m.intercepts, m.hierarchical),
+                      num_samples=300, num_warmup=300)
+    assert [f.model for f in c.fits] == ["pooled", "intercepts", "hierarchical"]
+    intercepts = c.fits[1]
+    beta = float(np.asarray(intercepts.result.draws["beta"], np.float64).mean())   # one slope for all groups
+    assert intercepts.rmse["beta"] == pytest.approx(jaxmh.comparison.rmse(np.full(75, beta), truth["beta"]),
+                                                    rel=1e-12)
+    both = jaxmh.study(jax.random.key(8), 8, models=(m.intercepts, m.hierarchical), num_samples=200,
+                       num_warmup=200, batch_size=8)
+    alone = jaxmh.study(jax.random.key(8), 8, models=(m.intercepts,), num_samples=200, num_warmup=200,
+                        batch_size=8)
+    assert [f.method for f in both.fits] == ["blocked", "blocked"]
+    assert both["hierarchical"].rmse_alpha.shape == (8,)
+    for name in ("alpha", "beta", "sigma"):
+        np.testing.assert_array_equal(both["intercepts"].rmse[name], alone["intercepts"].rmse[name])
