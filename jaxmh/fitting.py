@@ -112,7 +112,7 @@ def program(method: methods.Method, model: Model, positions: Any, *, step_size: 
         unit = None if unit is None else np.concatenate([np.ravel(u) for u in jax.tree_util.tree_leaves(unit)])
     if data is None:
         step = Bound(kernel, run_target)
-        states, params = start(kernel, run_target, positions, params, ravel)
+        states, params = start(kernel, target, positions, params, ravel, compiled=False)
     else:
         step = Rebound(kernel, model.with_data)
         params = None if params is None else kernel.per_chain(params, one, num_chains)

@@ -362,34 +362,44 @@ def _open_program(kernel: SamplingAlgorithm, positions: PyTree, num_chains: int)
     rep = spec.representation(target, one) if spec.representation is not None else None
     if rep is not None:
         run_target, emit, ravel = rep.target, rep.unravel, rep.ravel
-    states, params = start(spec, run_target, positions, kernel.params, ravel)
+    states, params = start(spec, target, positions, kernel.params, ravel)
     step = Bound(spec, run_target)
     return _loop.Program(states, step, _loop.PlainWarmup(step), None, params, _loop.keep_params, emit,
                          same_key=True)
 
 
-def start(kernel: Any, target: Any, positions: PyTree, params: PyTree, ravel: Callable | None = None,
-          per_chain: bool = True) -> tuple:
-    """``(states, params)``: the kernel's per-chain parameters and its states at ``positions``, in the
-    layout ``ravel`` gives (if any), as one compiled call (cached per kernel and target)."""
-    try:
-        hash((kernel, target, ravel))
-    except TypeError:  # an unhashable target: the same, op by op
-        return _start(positions, params, kernel=kernel, target=target, ravel=ravel, per_chain=per_chain)
-    return _start_jit(positions, params, kernel=kernel, target=target, ravel=ravel, per_chain=per_chain)
+def start(kernel: Any, target: Any, positions: PyTree, params: PyTree, ravel: Callable | None = None, *,
+          compiled: bool = True) -> tuple:
+    """``(states, params)``: the kernel's states at ``positions`` and its per-chain parameters, in the
+    layout ``ravel`` gives (if any).
+
+    The states are made in the model's layout and their ``position`` ravelled after (the kernel's
+    representation runs the same chain on the ravelled position).  ``compiled``: as one compiled call,
+    cached per kernel and target (what :func:`sample` does: an op-by-op start costs more than a short
+    run), else op by op (what :func:`jaxmh.fit` has always done, so its draws stay the same).
+    """
+    fn = _start
+    if compiled:
+        try:
+            hash((kernel, target, ravel))
+            fn = _start_jit
+        except TypeError:  # an unhashable target: op by op
+            pass
+    return fn(positions, params, kernel=kernel, target=target, ravel=ravel)
 
 
-def _start(positions, params, *, kernel, target, ravel, per_chain):
-    if per_chain and params is not None:
+def _start(positions, params, *, kernel, target, ravel):
+    if params is not None:
         num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
         params = kernel.per_chain(params, jax.tree.map(lambda v: v[0], positions), num_chains)
+    states = jax.vmap(kernel.init, in_axes=(0, None))(positions, target)
     if ravel is not None:
-        positions = jax.vmap(ravel)(positions)
+        states = states._replace(position=jax.vmap(ravel)(states.position))
         params = None if params is None else jax.vmap(ravel)(params)
-    return jax.vmap(kernel.init, in_axes=(0, None))(positions, target), params
+    return states, params
 
 
-_start_jit = jax.jit(_start, static_argnames=("kernel", "target", "ravel", "per_chain"))
+_start_jit = jax.jit(_start, static_argnames=("kernel", "target", "ravel"))
 
 
 @dataclass(frozen=True)

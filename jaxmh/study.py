@@ -31,6 +31,7 @@ from jaxmh._threefry import fold_in
 from jaxmh.data import GroupedData, simulate_arrays
 from jaxmh.fitting import DEFAULT_STEP_SIZE, program
 from jaxmh.models import Model, hierarchical, pooled, registry, unpooled
+from jaxmh.models import _common as model_common
 from jaxmh.moments import moments_of
 from jaxmh.sampling import check_initial
 from jaxmh.summary import RHAT_THRESHOLD
@@ -303,9 +304,11 @@ def _fit_batch(key, builder, template, method, datasets, ids, num_chains, num_sa
                step_size) -> "_loop.Output":
     """Fit one model to a batch of datasets; chains of all datasets on one axis."""
     num = int(ids.shape[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+    token = model_common.COMPILED_STATS.set(True)  # many small datasets: one compiled call each
+    try:
         built = [builder(d) for d in datasets]
+    finally:
+        model_common.COMPILED_STATS.reset(token)
     structure = jax.tree_util.tree_structure(template.data)
     for d, model in enumerate(built):
         if jax.tree_util.tree_structure(model.data) != structure:

@@ -35,7 +35,9 @@ class Representation(NamedTuple):
 
     ``ravel``/``unravel`` map one chain's position (and, alike, a parameter
     pytree shaped like it) to the layout and back; ``target`` is the target in
-    that layout.  The draws a chain makes must not change.
+    that layout.  The driver makes the kernel's states in the model's layout
+    and ravels their ``position``, so the other fields of a state must not
+    depend on the layout.  The draws a chain makes must not change.
     """
 
     target: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Callable
 
 import jax
@@ -14,10 +15,13 @@ from jaxmh.models.base import Model
 
 
 _GROUP_STATS = jax.jit(group_stats, static_argnames="num_groups")
+#: Whether :func:`stats_of` runs as one compiled call (set by :func:`jaxmh.study`, which builds a
+#: model per dataset) or op by op (the default: what fitted models have always used, to the bit).
+COMPILED_STATS: ContextVar[bool] = ContextVar("compiled_stats", default=False)
 
 
 def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
-    """Sufficient statistics of ``data`` in the default float dtype (one compiled call)."""
+    """Sufficient statistics of ``data`` in the default float dtype."""
     if not isinstance(data, GroupedData):
         raise TypeError(
             f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
@@ -26,7 +30,8 @@ def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
     dtype = jnp.result_type(float)
     group = jnp.zeros(data.num_obs, jnp.int32) if pooled else jnp.asarray(data.group)
     num = 1 if pooled else data.num_groups
-    return _GROUP_STATS(jnp.asarray(data.x, dtype), jnp.asarray(data.y, dtype), group, num_groups=num)
+    stats = _GROUP_STATS if COMPILED_STATS.get() else group_stats
+    return stats(jnp.asarray(data.x, dtype), jnp.asarray(data.y, dtype), group, num_groups=num)
 
 
 def rebindable(model: Model, functions: Callable[[Any], tuple]) -> Model:
