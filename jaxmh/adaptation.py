@@ -195,12 +195,17 @@ def warmup_step(
 
     The composition of :meth:`ScaleAdaptation.params`, a kernel step and
     :func:`update`, for a ``step_fn(key, state, step_size) -> (state, info)``
-    whose first ``dims.size`` entries of ``info.acceptance_prob`` are the blocks.
+    whose ``info.acceptance_prob`` has one entry per block of ``dims``.  A
+    kernel whose info says more (or less) states it through
+    :class:`ScaleAdaptation`'s ``acceptance`` instead.
     """
     dims = np.asarray(dims)
     step_size = scale_fn(stablemath.exp(adapt.log_multiplier), adapt.sd)
     state, info = step_fn(fold_in(key, t), state, step_size)
-    accept = jnp.reshape(info.acceptance_prob, (-1,))[: dims.size]
+    accept = jnp.reshape(info.acceptance_prob, (-1,))
+    if accept.size != dims.size:
+        raise ValueError(f"step_fn's info.acceptance_prob has {accept.size} entries but dims has {dims.size} "
+                         "blocks; give a ScaleAdaptation an acceptance function that picks the blocks' entries")
     return state, update(adapt, t, state.position, accept, dims=dims, num_steps=num_steps)
 
 

@@ -144,14 +144,20 @@ def check_truth(truth: Any) -> dict | None:
     return {str(k): np.asarray(v, dtype=np.float64) for k, v in truth.items()}
 
 
-def truth_shaped(name: str, value: np.ndarray, truth: Mapping, model: str) -> np.ndarray:
-    """A posterior mean broadcast to ``truth[name]``'s shape (``ValueError`` if it does not fit)."""
-    want = np.shape(truth[name])
+def truth_shaped(name: str, value: np.ndarray, true: np.ndarray, model: str, batch: int = 0) -> np.ndarray:
+    """A posterior mean broadcast to the truth's shape (``ValueError`` naming both shapes if it does not fit).
+
+    ``batch`` leading axes (datasets, in :func:`jaxmh.study`) are shared; a
+    model's scalar against a per-group truth is broadcast over the groups.
+    """
+    value, true = np.asarray(value), np.asarray(true)
+    est = value.reshape(value.shape + (1,) * max(true.ndim - value.ndim, 0))
     try:
-        return np.broadcast_to(value, want).copy()
+        return np.broadcast_to(est, true.shape).copy()
     except ValueError:
-        raise ValueError(f"truth[{name!r}] has shape {want}, but the {model} model's {name} has shape "
-                         f"{np.shape(value)}") from None
+        per = " per dataset" if batch else ""
+        raise ValueError(f"the truth's {name} has shape {true.shape[batch:]}{per}, but the {model} model's "
+                         f"{name} has shape {value.shape[batch:]}") from None
 
 
 def _score(label: str, means: dict, truth: dict | None, num_groups: int) -> tuple[dict, dict]:
@@ -160,7 +166,7 @@ def _score(label: str, means: dict, truth: dict | None, num_groups: int) -> tupl
     if truth is not None:
         for name in truth:
             if name in means:
-                means[name] = truth_shaped(name, means[name], truth, label)
+                means[name] = truth_shaped(name, means[name], truth[name], label)
                 errors[name] = rmse(means[name], truth[name])
     for name in ("alpha", "beta"):  # the tutorial's per-group columns
         if name in means and name not in errors:

@@ -341,7 +341,7 @@ def _score(into: dict, out: "_loop.Output", truth: Mapping, num_chains: int, nam
     for k, true in truth.items():
         if k in post:
             true = np.asarray(true, np.float64)  # (num, *shape)
-            est = _broadcast(post[k], true, k, name)
+            est = comparison.truth_shaped(k, post[k], true, name, batch=1)
             errors.setdefault(k, []).append(np.sqrt(np.mean((est - true).reshape(num, -1) ** 2, axis=1)))
     if "sigma" in post:
         into.setdefault("sigma_mean", []).append(post["sigma"].reshape(num))
@@ -355,15 +355,3 @@ def _score(into: dict, out: "_loop.Output", truth: Mapping, num_chains: int, nam
     blocks = out.blocks
     rate = np.asarray(out.accepted[: num * num_chains], np.float64) / (count.reshape(-1) * blocks)
     into.setdefault("acceptance_rate", []).append(rate.reshape(num, num_chains).mean(axis=1))
-
-
-def _broadcast(estimate: np.ndarray, true: np.ndarray, k: str, name: str) -> np.ndarray:
-    """Per-dataset posterior means ``(num, *model shape)`` broadcast to the truth's ``(num, *shape)``."""
-    est = estimate
-    if est.ndim < true.ndim:  # a model scalar against per-group truth: broadcast over the groups
-        est = est.reshape(est.shape + (1,) * (true.ndim - est.ndim))
-    try:
-        return np.broadcast_to(est, true.shape)
-    except ValueError:
-        raise ValueError(f"the truth's {k} has shape {true.shape[1:]} per dataset, but the {name} model's "
-                         f"{k} has shape {estimate.shape[1:]}") from None

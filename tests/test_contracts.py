@@ -333,3 +333,26 @@ def test_compare_and_study_take_the_bundled_builders(tutorial_data):
     assert both["hierarchical"].rmse_alpha.shape == (8,)
     for name in ("alpha", "beta", "sigma"):
         np.testing.assert_array_equal(both["intercepts"].rmse[name], alone["intercepts"].rmse[name])
+
+
+def test_bundled_with_data_compares_equal_across_builds_so_study_reuses_its_compiled_program():
+    """Two builds of one model on different data rebind the same way (equal, same hash); other models differ."""
+    d1, _ = jaxmh.data.simulate(jax.random.key(1))
+    d2, _ = jaxmh.data.simulate(jax.random.key(2))
+    a, b = jaxmh.models.hierarchical(d1), jaxmh.models.hierarchical(d2)
+    assert a.with_data == b.with_data and hash(a.with_data) == hash(b.with_data)
+    assert a.with_data != jaxmh.models.intercepts(d1).with_data
+    assert a.with_data != jaxmh.models.hierarchical(jaxmh.data.simulate(jax.random.key(1), num_groups=10)[0]).with_data
+    rebound = a.with_data(b.data)
+    assert rebound.with_data == a.with_data
+    q = jax.tree.map(lambda v: v[0], b.init(jax.random.key(3), 1))
+    assert float(rebound.logdensity(q)) == float(b.logdensity(q))
+
+
+def test_truth_of_another_shape_is_named_in_compare():
+    data, truth = jaxmh.data.simulate(jax.random.key(0), num_groups=6, group_size=4)
+    bad = dict(truth, alpha=np.asarray(truth["alpha"])[:5])
+    with pytest.raises(ValueError, match=r"truth's alpha has shape \(5,\), but the hierarchical model's alpha "
+                                         r"has shape \(6,\)"):
+        jaxmh.compare(jax.random.key(1), data, bad, models=(jaxmh.models.hierarchical,), num_samples=20,
+                      num_warmup=20)

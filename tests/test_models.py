@@ -388,3 +388,10 @@ def test_hierarchical_beats_unpooled_rmse_on_the_r_dataset(seed_r, unpooled_fit)
         # The unpooled estimate agrees with the exact answer (OLS) within its MC error.
         assert abs(rmse_u - _rmse(ols[name], truth[name])) < 4 * err_u
         assert rmse_h + 4 * err_h < rmse_u - 4 * err_u, (name, rmse_h, err_h, rmse_u, err_u)
+
+
+@pytest.mark.parametrize("builder", [jaxmh.models.pooled, jaxmh.models.unpooled, jaxmh.models.intercepts,
+                                     jaxmh.models.hierarchical])
+def test_passing_simulates_pair_says_to_take_its_data(builder):
+    with pytest.raises(TypeError, match=r"simulate returns \(data, truth\)"):
+        builder(jaxmh.data.simulate(jax.random.key(0)))

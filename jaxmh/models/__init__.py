@@ -11,6 +11,7 @@ from jaxmh.models.intercepts import intercepts
 from jaxmh.models.hierarchical import hierarchical
 from jaxmh.models.eight_schools import eight_schools, with_theta
 from jaxmh.models import registry
+from jaxmh.models._common import rebindable
 
-__all__ = ["GroupSplit", "Model", "eight_schools", "hierarchical", "intercepts", "pooled", "registry",
-           "unpooled", "with_theta"]
+__all__ = ["GroupSplit", "Model", "eight_schools", "hierarchical", "intercepts", "pooled", "rebindable",
+           "registry", "unpooled", "with_theta"]

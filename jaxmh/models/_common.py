@@ -20,13 +20,19 @@ _GROUP_STATS = jax.jit(group_stats, static_argnames="num_groups")
 COMPILED_STATS: ContextVar[bool] = ContextVar("compiled_stats", default=False)
 
 
+def require_grouped(data: Any) -> GroupedData:
+    """``data`` itself if it is :class:`GroupedData`, else a ``TypeError`` that says how to make one."""
+    if isinstance(data, GroupedData):
+        return data
+    hint = ("build one with GroupedData(x, y, group) or jaxmh.data.from_csv")
+    if isinstance(data, tuple) and data and isinstance(data[0], GroupedData):
+        hint = "jaxmh.data.simulate returns (data, truth): pass its first element"
+    raise TypeError(f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; {hint}")
+
+
 def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
     """Sufficient statistics of ``data`` in the default float dtype."""
-    if not isinstance(data, GroupedData):
-        raise TypeError(
-            f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
-            "build one with GroupedData(x, y, group) or jaxmh.data.from_csv"
-        )
+    require_grouped(data)
     dtype = jnp.result_type(float)
     group = jnp.zeros(data.num_obs, jnp.int32) if pooled else jnp.asarray(data.group)
     num = 1 if pooled else data.num_groups
@@ -41,12 +47,35 @@ def rebindable(model: Model, functions: Callable[[Any], tuple]) -> Model:
     data pytree; ``model.with_data(other)`` returns the model with those of
     ``other`` (everything else, such as the names users see, unchanged).
     """
-    def with_data(data: Any) -> Model:
-        logdensity, init, split = functions(data)
-        return rebound._replace(logdensity=logdensity, init=init, split=split, data=data)
+    return model._replace(with_data=WithData(functions, model))
 
-    rebound = model._replace(with_data=with_data)
-    return rebound
+
+class WithData:
+    """``with_data(data) -> Model``: ``template`` with the closures ``functions(data)``.
+
+    Two of them are equal when they rebuild the same closures for a model of the
+    same name and layout, so compiled programs that take the data as an argument
+    (:func:`jaxmh.study`) are reused from one call to the next instead of being
+    traced and compiled again for every freshly built model.
+    """
+
+    __slots__ = ("functions", "template", "_key")
+
+    def __init__(self, functions: Callable[[Any], tuple], template: Model):
+        self.functions = functions
+        self.template = template
+        self._key = (functions, template.name, tuple(template.group_params), int(template.num_groups),
+                     tuple(template.scale_params), jax.tree_util.tree_structure(template.data))
+
+    def __call__(self, data: Any) -> Model:
+        logdensity, init, split = self.functions(data)
+        return self.template._replace(logdensity=logdensity, init=init, split=split, data=data, with_data=self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WithData) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
 
 
 def check_init_args(key, num_chains):

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from jaxmh import default_priors, prior_checks, priors
 from jaxmh.data import GroupedData
+from jaxmh.models._common import require_grouped
 
 
 def check_priors(locations: dict[str, Any], scales: dict[str, Any]) -> None:
@@ -27,11 +28,7 @@ def model_priors(model: str, data: Any, scheme: str | Mapping | None, given: Map
     The warning (a :class:`jaxmh.prior_checks.PriorWarning`) says when the
     data's rough estimates are far outside what the priors allow.
     """
-    if not isinstance(data, GroupedData):
-        raise TypeError(
-            f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
-            "build one with GroupedData(x, y, group) or jaxmh.data.from_csv"
-        )
+    require_grouped(data)
     chosen = default_priors.resolve(model, data, scheme, given)
     check_priors({f"prior_{k}": v for k, v in chosen.items() if not is_scale(model, k)},
                  {f"prior_{k}": v for k, v in chosen.items() if is_scale(model, k)})
@@ -57,11 +54,7 @@ def start_scales(model: str, chosen: Mapping[str, Any], extra: Mapping[str, str]
 
 def check_groups(data: Any, model: str, minimum: int = 2) -> GroupedData:
     """``data`` must be ``GroupedData`` with at least ``minimum`` groups."""
-    if not isinstance(data, GroupedData):
-        raise TypeError(
-            f"data must be a jaxmh.data.GroupedData, got {type(data).__name__}; "
-            "build one with GroupedData(x, y, group) or jaxmh.data.from_csv"
-        )
+    require_grouped(data)
     if data.num_groups < minimum:
         raise ValueError(
             f"the {model} model needs at least {minimum} groups to estimate how groups vary, "
