@@ -5,12 +5,13 @@ from jaxmh import (adaptation, comparison, compilation_cache, data, datasets, de
 from jaxmh.comparison import Comparison, ModelFit, compare
 from jaxmh.fitting import fit
 from jaxmh.kernels.random_walk import rwm
+from jaxmh.models.formula import model
 from jaxmh.sampling import Result, sample
 from jaxmh.study import Study, study
 from jaxmh.summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["Comparison", "ModelFit", "Result", "adaptation", "compare", "comparison", "compilation_cache", "fit",
+__all__ = ["Comparison", "ModelFit", "Result", "adaptation", "compare", "comparison", "compilation_cache", "fit", "model",
            "data", "datasets", "default_priors", "diagnostics", "kernels", "methods", "models", "plots", "prior_checks",
            "priors", "stablemath", "rwm", "sample", "summary", "Summary", "Study", "study", "__version__"]

@@ -250,4 +250,5 @@ def fit(
         out = out._replace(states=out.states._replace(position=unravel(out.states.position)),
                            params=unravel(out.params))
     result = assemble(out, num_chains, num_samples, store, step_size=devices.unpad(out.params, num_chains))
-    return result._replace(prior_bounds=prior_checks.model_bounds(model), method=chosen.name)
+    return result._replace(prior_bounds=prior_checks.model_bounds(model), method=chosen.name,
+                           coords=getattr(model, "coords", None))

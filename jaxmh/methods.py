@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from jaxmh.kernels import group_blocked, random_walk
+from jaxmh.kernels import blocked_gibbs, group_blocked, random_walk
 from jaxmh.kernels.base import Kernel
 
 __all__ = ["Method", "METHODS", "default", "resolve"]
@@ -33,11 +33,17 @@ METHODS = {
                        "adaptive random-walk Metropolis: per-coordinate sds tuned in warm-up"),
     "blocked": Method("blocked", group_blocked.KERNEL, True,
                       "group-blocked Metropolis-within-Gibbs: per-group sds tuned in warm-up"),
+    "gibbs": Method("gibbs", blocked_gibbs.KERNEL, True,
+                    "blocked Gibbs: fixed and group-level effects drawn exactly, sds, correlations and sigma "
+                    "by a tuned random walk with interweaving"),
 }
 
 
 def default(model: Any) -> str:
-    """``"blocked"`` for a model with a group split, ``"adaptive"`` otherwise."""
+    """``"gibbs"`` for a model with conditional updates (formula models), ``"blocked"`` for a model with
+    a group split, ``"adaptive"`` otherwise."""
+    if getattr(model, "conditionals", None) is not None:
+        return "gibbs"
     return "blocked" if getattr(model, "split", None) is not None else "adaptive"
 
 

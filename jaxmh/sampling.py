@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +61,10 @@ class Result(NamedTuple):
     method
         The sampler :func:`jaxmh.fit` ran (a name of :data:`jaxmh.methods.METHODS`
         or the kernel's), or ``None``.
+    coords
+        ``{parameter: labels of its leading axis}`` from the model
+        (:attr:`jaxmh.models.Model.coords`, filled in by :func:`jaxmh.fit`):
+        summary rows and ArviZ coordinates by group label.
     """
 
     draws: PyTree
@@ -70,6 +74,7 @@ class Result(NamedTuple):
     moments: Moments | None = None
     prior_bounds: tuple = ()
     method: str | None = None
+    coords: Mapping[str, Sequence[str]] | None = None
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).
@@ -89,12 +94,18 @@ class Result(NamedTuple):
         if not leaves:
             raise ValueError("this result holds no draws (it was run with store='moments'); "
                              "run with store='draws' to export it")
-        posterior = {}
+        posterior, dims, coords = {}, {}, {}
         for name, (path, leaf) in zip(_checks.leaf_names(self.draws), leaves):
             posterior[name] = np.asarray(leaf)
+            labels = (self.coords or {}).get(name)
+            if labels is not None and posterior[name].ndim == 3 and len(labels) == posterior[name].shape[2]:
+                dim = name.split("|")[-1] if "|" in name else f"{name}_dim_0"
+                dims[name] = [dim]
+                coords[dim] = list(labels)
         num_chains, num_draws = next(iter(posterior.values())).shape[:2]
         rate = np.broadcast_to(np.asarray(self.acceptance_rate)[:, None], (num_chains, num_draws))
-        return arviz.from_dict(posterior=posterior, sample_stats={"acceptance_rate": np.array(rate)})
+        return arviz.from_dict(posterior=posterior, sample_stats={"acceptance_rate": np.array(rate)},
+                               dims=dims or None, coords=coords or None)
 
 
 def _num_chains(positions: PyTree) -> int:

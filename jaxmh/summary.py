@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -111,14 +111,16 @@ class Summary:
                 + self.table(max_rows=20))
 
 
-def _scalar_rows(name: str, shape: tuple) -> list[str]:
+def _scalar_rows(name: str, shape: tuple, labels: Sequence[str] | None = None) -> list[str]:
     if shape == ():
         return [name]
+    if labels is not None and len(shape) == 1 and len(labels) == shape[0]:
+        return [f"{name}[{label}]" for label in labels]
     return [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
 
 
 def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
-            prior_bounds: Any = None) -> Summary:
+            prior_bounds: Any = None, coords: Mapping[str, Sequence[str]] | None = None) -> Summary:
     """Summarise draws: mean, sd, central interval, MCSE, bulk/tail ESS and R-hat.
 
     Parameters
@@ -137,6 +139,10 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
     prior_bounds
         The priors' bounds to check (default: the result's ``prior_bounds``,
         which :func:`jaxmh.fit` fills in from the model).
+    coords
+        ``{parameter: labels of its leading axis}``: rows ``name[label]``, listed
+        after the parameters without labels (default: the result's ``coords``,
+        from the model, e.g. a formula model's group labels).
 
     Returns
     -------
@@ -156,6 +162,8 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
     moments = getattr(result_or_draws, "moments", None)
     if prior_bounds is None:
         prior_bounds = getattr(result_or_draws, "prior_bounds", ())
+    if coords is None:
+        coords = getattr(result_or_draws, "coords", None) or {}
     if draws is None and moments is not None:
         out = _from_moments(moments, prob)
         if warn:
@@ -168,6 +176,8 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
         items = [(jax.tree_util.keystr(p) or "x", v) for p, v in leaves]
     if not items:
         raise ValueError("no draws to summarise (store='draws' is needed for a summary)")
+    if coords:
+        items = [i for i in items if i[0] not in coords] + [i for i in items if i[0] in coords]
     names, chunks = [], []
     shapes = set()
     for name, value in items:
@@ -176,7 +186,7 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
             raise ValueError(f"draws of {name!r} must be shaped (chain, draw, ...), got {x.shape}")
         shapes.add(x.shape[:2])
         rows3 = diagnostics.as_rows(x)[0]          # (E, chain, draw), contiguous
-        names += _scalar_rows(str(name), x.shape[2:])
+        names += _scalar_rows(str(name), x.shape[2:], coords.get(name))
         chunks += np.array_split(rows3, -(-rows3.shape[0] // _ROWS_PER_TASK))
     # rows are independent: spread them over the cores (NumPy's sorts and FFTs release the GIL)
     with warnings.catch_warnings():

@@ -43,8 +43,8 @@ def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
 def rebindable(model: Model, functions: Callable[[Any], tuple]) -> Model:
     """``model`` (built on ``model.data``) with a ``with_data`` that rebinds its closures.
 
-    ``functions(data) -> (logdensity, init, split)`` builds the closures over a
-    data pytree; ``model.with_data(other)`` returns the model with those of
+    ``functions(data) -> (logdensity, init, split)`` (or a dict of the
+    :class:`Model` fields it rebuilds) builds the closures over a data pytree; ``model.with_data(other)`` returns the model with those of
     ``other`` (everything else, such as the names users see, unchanged).
     """
     return model._replace(with_data=WithData(functions, model))
@@ -68,8 +68,10 @@ class WithData:
                      tuple(template.scale_params), jax.tree_util.tree_structure(template.data))
 
     def __call__(self, data: Any) -> Model:
-        logdensity, init, split = self.functions(data)
-        return self.template._replace(logdensity=logdensity, init=init, split=split, data=data, with_data=self)
+        made = self.functions(data)
+        if not isinstance(made, dict):
+            made = dict(zip(("logdensity", "init", "split"), made))
+        return self.template._replace(**made, data=data, with_data=self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WithData) and self._key == other._key

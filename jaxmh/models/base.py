@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 
@@ -82,6 +82,16 @@ class Model(NamedTuple):
     default_step_size
         Proposal sd of the untuned random walk (``method="rwm"``) when none is
         given: 0.1, or the tutorial's choice for its models (0.125 unpooled).
+    conditionals
+        A :class:`jaxmh.kernels.blocked_gibbs.Conditionals` (exact or Metropolis-Hastings
+        updates of blocks of parameters given the rest) for the Gibbs kernel,
+        or ``None``.  Models with one are sampled with it by default.
+    coords
+        ``{parameter: labels of its leading axis}`` (e.g. each group's name):
+        summary rows read ``name[label]`` instead of ``name[index]``.
+    layout
+        Anything more the model wants to say about itself (a formula model:
+        its :class:`jaxmh.models.formula.FormulaLayout`), for printing.
 
     The parameters compared with a truth (:func:`jaxmh.compare`,
     :func:`jaxmh.study`) are those whose names the truth holds; a model
@@ -101,3 +111,6 @@ class Model(NamedTuple):
     data: Any = None
     with_data: Callable[[Any], "Model"] | None = None
     default_step_size: float = 0.1
+    conditionals: Any = None
+    coords: Mapping[str, Sequence[str]] | None = None
+    layout: Any = None

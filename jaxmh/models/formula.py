@@ -1,0 +1,522 @@
+"""Models from lme4-style formulas: ``jaxmh.model("Reaction ~ Days + (Days | Subject)", data)``.
+
+The model, for a Gaussian family::
+
+    y_i ~ N(X_i b + sum_f Z_fi u_f[g_f(i)], sigma^2)
+    u_f[l] ~ N(0, diag(sd_f) Omega_f diag(sd_f))      for every level l of factor term f
+    Omega_f ~ LKJ(eta)                                (correlated terms with k > 1)
+
+``X`` is the fixed-effects design (:func:`jaxmh.design.design`), ``Z_f`` a
+bar term's few columns and ``g_f`` its level index: no matrix is ever dense
+over levels.  Parameters are named as brms and lme4 users read them:
+``Intercept``, ``Days``, ``period[2]``, ``a:b`` (fixed effects), ``sigma``,
+``sd(Days|Subject)``, ``cor(Intercept,Days|Subject)``, and the group-level
+deviations ``Days|Subject`` (one entry per level; summary rows
+``Days|Subject[308]`` by the level's label).
+
+**Priors** by class, as in brms: ``Intercept`` (the intercept as written, at
+all predictors 0), ``b`` (every other coefficient) or one coefficient by name,
+``sd`` or ``sd(TERM|GROUP)``, ``cor`` or ``cor(GROUP)`` (LKJ), ``sigma``; the
+most specific name wins.  Defaults are scaled to the data
+(:mod:`jaxmh.default_priors`' scheme), with ``m_y, s_y`` the mean and sd of
+the response and ``m_j, s_j`` those of design column ``j``:
+
+==================  ==========================================================
+class               default prior
+==================  ==========================================================
+``Intercept``       ``normal(m_y, 2.5 s_y sqrt(1 + sum_j m_j^2 / s_j^2))``
+``b`` (column j)    ``normal(0, 2.5 s_y / s_j)``
+``sd(TERM|GROUP)``  ``exponential(s_t / s_y)`` (mean ``s_y / s_t``; ``s_t`` the
+                    term's column sd, 1 for the intercept)
+``cor``             ``lkj(1)`` (uniform over correlation matrices)
+``sigma``           ``exponential(1 / s_y)``
+==================  ==========================================================
+
+An ``s`` of 0 counts as 1.  The sampler (:mod:`jaxmh.kernels.gibbs`) draws
+the fixed effects and each factor's effects of every level jointly and exactly
+from their Gaussian full conditional (batched small Cholesky solves; a
+Metropolis-Hastings correction for non-normal priors on coefficients), and
+moves the sds, correlations and ``sigma`` by a tuned random walk with
+interweaving.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmh import _smalllinalg as la
+from jaxmh import priors as priors_mod
+from jaxmh import stablemath
+from jaxmh._threefry import normals_and_uniforms
+from jaxmh.design import Design, design
+from jaxmh.kernels.blocked_gibbs import Conditionals
+from jaxmh.models._common import rebindable
+from jaxmh.models.base import Model
+from jaxmh.priors import Exponential, LKJ, Normal
+
+__all__ = ["model", "FormulaLayout", "CLASSES", "default_priors"]
+
+#: The prior classes (besides coefficient names and ``sd(TERM|GROUP)``, ``cor(GROUP)``).
+CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+class Term(NamedTuple):
+    """One bar term's parameters: the factor's name, its columns and level labels, and the leaves' names."""
+
+    factor: str
+    columns: tuple            # term names ("Intercept", "Days")
+    labels: tuple             # level labels
+    effects: tuple            # leaf names of the group-level effects ("Intercept|Subject", ...)
+    sds: tuple                # "sd(Intercept|Subject)", ...
+    cors: tuple               # "cor(Intercept,Days|Subject)", ... (lower triangle, row-major)
+    correlated: bool
+
+
+class FormulaLayout(NamedTuple):
+    """How a formula model's parameters are named and laid out (static: not part of the data)."""
+
+    formula: str
+    family: str
+    fixed: tuple              # fixed-effect names, in design order
+    terms: tuple              # Term per bar term
+    response: str
+    num_rows: int
+
+    @property
+    def coords(self) -> dict:
+        """``{group-level leaf: level labels}``."""
+        return {e: t.labels for t in self.terms for e in t.effects}
+
+
+def _scale(s: float) -> float:
+    return s if s > 0 and math.isfinite(s) else 1.0
+
+
+def default_priors(d: Design) -> dict:
+    """The data-scaled default prior of every parameter (see the module docstring)."""
+    y = np.asarray(d.y, np.float64)
+    m_y, s_y = float(np.mean(y)), _scale(float(np.std(y, ddof=1)) if y.size > 1 else 1.0)
+    out = {}
+    stats = {k: (float(m), _scale(float(s))) for k, (m, s) in d.column_stats.items()}
+    others = [k for k in d.fixed_names if k != "Intercept"]
+    for k in d.fixed_names:
+        if k == "Intercept":
+            spread = 2.5 * s_y * math.sqrt(1.0 + sum(stats[j][0] ** 2 / stats[j][1] ** 2 for j in others))
+            out[k] = Normal(m_y, spread)
+        else:
+            out[k] = Normal(0.0, 2.5 * s_y / stats[k][1])
+    for f in d.factors:
+        for j, t in enumerate(f.term_names):
+            col = np.asarray(f.Z[:, j], np.float64)
+            s_t = 1.0 if t == "Intercept" else _scale(float(np.std(col, ddof=1)) if col.size > 1 else 1.0)
+            out[f"sd({t}|{f.name})"] = Exponential(s_t / s_y)
+        if f.correlated and len(f.term_names) > 1:
+            out[f"cor({f.name})"] = LKJ(1.0)
+    out["sigma"] = Exponential(1.0 / s_y)
+    return out
+
+
+def _layout(d: Design, formula: str, family: str) -> FormulaLayout:
+    terms, seen = [], {}
+    for f in d.factors:
+        cols = tuple(f.term_names)
+        effects = tuple(f"{t}|{f.name}" for t in cols)
+        for e in effects:
+            if e in seen:
+                raise ValueError(f"formula: the varying effect {e.split('|')[0]!r} by {f.name!r} appears in two "
+                                 "bar terms; write it in one")
+            seen[e] = True
+        cors = tuple(f"cor({cols[j]},{cols[i]}|{f.name})" for i in range(len(cols)) for j in range(i)) \
+            if f.correlated else ()
+        terms.append(Term(f.name, cols, tuple(f.labels), effects, tuple(f"sd({t}|{f.name})" for t in cols),
+                          cors, bool(f.correlated) and len(cols) > 1))
+    layout = FormulaLayout(formula, family, tuple(d.fixed_names), tuple(terms), d.response, int(d.num_rows))
+    names = list(layout.fixed) + [n for t in terms for n in t.effects + t.sds + t.cors] + ["sigma"]
+    if len(set(names)) != len(names) or "interweave" in names:
+        clash = sorted({n for n in names if names.count(n) > 1} | ({"interweave"} & set(names)))
+        raise ValueError(f"formula: a column name clashes with a parameter's name: {clash}; rename the column")
+    return layout
+
+
+def _resolve_priors(layout: FormulaLayout, defaults: dict, given: Mapping[str, Any] | None) -> dict:
+    """Each parameter's prior (``cor(GROUP)`` keys for LKJ), the most specific given name winning."""
+    given = dict(given or {})
+    coef = [k for k in layout.fixed if k != "Intercept"]
+    sds = [s for t in layout.terms for s in t.sds]
+    cor_groups = [f"cor({t.factor})" for t in layout.terms if t.cors]
+    known = set(layout.fixed) | set(sds) | set(cor_groups) | {"sigma"}
+    for key in given:
+        if key in known or key in CLASSES:
+            continue
+        raise ValueError(f"priors: the model has no parameter or class {key!r}; it has "
+                         f"{_what_it_has(layout, coef, sds, cor_groups)}")
+    if "Intercept" in given and "Intercept" not in layout.fixed:
+        raise ValueError("priors: a prior for 'Intercept', but the formula has no intercept (0 + or - 1)")
+    if "b" in given and not coef:
+        raise ValueError("priors: a prior for class 'b', but the formula has no coefficients besides the intercept")
+    if "sd" in given and not sds:
+        raise ValueError("priors: a prior for class 'sd', but the formula has no varying effects ((... | group))")
+    if "cor" in given and not cor_groups:
+        raise ValueError("priors: a prior for class 'cor', but the model has no correlated varying effects "
+                         "(a bar term (1 + x | g) with two or more columns)")
+    out = dict(defaults)
+    for k in layout.fixed:
+        cls = "Intercept" if k == "Intercept" else "b"
+        out[k] = given.get(k, given.get(cls, defaults[k]))
+    for s in sds:
+        out[s] = given.get(s, given.get("sd", defaults[s]))
+    for c in cor_groups:
+        out[c] = given.get(c, given.get("cor", defaults[c]))
+    out["sigma"] = given.get("sigma", defaults["sigma"])
+    for k, p in out.items():
+        if k.startswith("cor("):
+            if not isinstance(p, LKJ):
+                raise ValueError(f"priors: {k} needs an LKJ prior (jaxmh.priors.LKJ(eta), 'lkj(2)'), got {p}")
+        elif isinstance(p, LKJ):
+            raise ValueError(f"priors: {k} takes a prior on numbers, not a correlation prior lkj(...)")
+        else:
+            priors_mod.check(p, f"priors[{k!r}]", scale=k.startswith("sd(") or k == "sigma")
+    return out
+
+
+def _what_it_has(layout, coef, sds, cor_groups) -> str:
+    parts = [f"classes {', '.join(c for c in CLASSES if c != 'cor' or cor_groups)}"]
+    if coef:
+        parts.append(f"coefficients {', '.join(coef)}")
+    if sds:
+        parts.append(f"sds {', '.join(sds)}")
+    if cor_groups:
+        parts.append(f"correlations {', '.join(cor_groups)}")
+    return "; ".join(parts)
+
+
+def _data(d: Design, chosen: dict, dtype) -> dict:
+    """The model's data pytree: the design and its per-level cross-products, and the priors."""
+    X = np.asarray(d.X, np.float64)
+    y = np.asarray(d.y, np.float64)
+    factors = []
+    for f in d.factors:
+        Z = np.asarray(f.Z, np.float64)
+        idx = np.asarray(f.index, np.int64)
+        L = len(f.labels)
+        ztz = np.zeros((L,) + (Z.shape[1],) * 2)
+        np.add.at(ztz, idx, Z[:, :, None] * Z[:, None, :])
+        xtz = np.zeros((L, X.shape[1], Z.shape[1]))
+        np.add.at(xtz, idx, X[:, :, None] * Z[:, None, :])
+        factors.append({"index": jnp.asarray(idx, jnp.int32), "Z": jnp.asarray(Z, dtype),
+                        "ZtZ": jnp.asarray(ztz, dtype), "XtZ": jnp.asarray(xtz, dtype)})
+    return {"y": jnp.asarray(y, dtype), "X": jnp.asarray(X, dtype), "XtX": jnp.asarray(X.T @ X, dtype),
+            "factors": factors, "priors": chosen}
+
+
+def _corr_matrix(p: dict, term: Term, dtype) -> jax.Array:
+    k = len(term.columns)
+    rows = [[None] * k for _ in range(k)]
+    one, zero = jnp.ones((), dtype), jnp.zeros((), dtype)
+    it = iter(term.cors)
+    for i in range(k):
+        rows[i][i] = one
+        for j in range(i):
+            v = jnp.asarray(p[next(it)], dtype) if term.correlated else zero
+            rows[i][j] = rows[j][i] = v
+    return jnp.stack([jnp.stack(r) for r in rows])
+
+
+def _scale_factor(p: dict, term: Term, dtype) -> tuple[jax.Array, jax.Array]:
+    """``(L_Sigma, L_Omega)``: Cholesky factors of the term's covariance and correlation matrices."""
+    sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
+    low_omega = la.cholesky(_corr_matrix(p, term, dtype)) if term.correlated else jnp.eye(len(term.columns),
+                                                                                          dtype=dtype)
+    return sd[:, None] * low_omega, low_omega
+
+
+def _effects(p: dict, term: Term) -> jax.Array:
+    return jnp.stack([p[e] for e in term.effects], axis=-1)  # (L, k)
+
+
+def _linear(p: dict, data: dict, layout: FormulaLayout, skip: int | None = None) -> jax.Array:
+    X = data["X"]
+    eta = jnp.zeros(X.shape[0], X.dtype)
+    if layout.fixed:
+        b = jnp.stack([p[k] for k in layout.fixed])
+        eta = X @ b.astype(X.dtype)
+    for i, (term, f) in enumerate(zip(layout.terms, data["factors"])):
+        if i == skip:
+            continue
+        eta = eta + jnp.sum(f["Z"] * _effects(p, term)[f["index"]], axis=-1)
+    return eta
+
+
+def _functions(layout: FormulaLayout):
+    """``functions(data) -> {logdensity, init, conditionals}`` over the model's data pytree."""
+
+    def functions(data: dict) -> dict:
+        chosen = data["priors"]
+
+        def group_prior(p: dict) -> jax.Array:
+            total = 0.0
+            for term in layout.terms:
+                dtype = jnp.result_type(p[term.sds[0]])
+                low, low_omega = _scale_factor(p, term, dtype)
+                u = _effects(p, term)
+                w = la.solve_lower(low[None], u)  # (L, k)
+                num = u.shape[0]
+                logdet = la.log_diag_sum(low, stablemath.log)
+                total = total - 0.5 * jnp.sum(w * w) - num * logdet - 0.5 * num * len(term.columns) * _LOG_2PI
+                if term.correlated:
+                    eta = chosen[f"cor({term.factor})"].eta
+                    total = total + 2.0 * (eta - 1.0) * la.log_diag_sum(low_omega, stablemath.log)
+                    total = jnp.where(jnp.all(jnp.isfinite(low_omega)), total, -jnp.inf)
+            return total
+
+        def global_prior(p: dict) -> jax.Array:
+            total = 0.0
+            for k, prior in chosen.items():
+                if k.startswith("cor("):
+                    continue
+                total = total + jnp.sum(prior.logpdf(p[k]))
+            for term in layout.terms:
+                for c in term.cors:
+                    total = total + jnp.where(jnp.abs(p[c]) < 1.0, 0.0, -jnp.inf)
+            return total
+
+        def loglik(p: dict) -> jax.Array:
+            eta = _linear(p, data, layout)
+            sigma = p["sigma"]
+            safe = jnp.where(sigma > 0, sigma, 1.0)
+            r = (data["y"] - eta) / safe
+            n = data["y"].shape[0]
+            value = -0.5 * jnp.sum(r * r) - n * stablemath.log(safe) - 0.5 * n * _LOG_2PI
+            return jnp.where(sigma > 0, value, -jnp.inf)
+
+        def logdensity(p: dict) -> jax.Array:
+            prior = global_prior(p)
+            total = prior + group_prior(p) + loglik(p)
+            return jnp.where(jnp.isfinite(total), total, -jnp.inf)
+
+        def init(key: jax.Array, num_chains: int) -> dict:
+            keys = jax.random.split(key, 4)
+            out = {}
+            for j, k in enumerate(layout.fixed):
+                out[k] = priors_mod.draw_start(chosen[k], jax.random.fold_in(keys[0], j), (num_chains,))
+            for t_i, term in enumerate(layout.terms):
+                kt = jax.random.fold_in(keys[1], t_i)
+                for j, s in enumerate(term.sds):
+                    out[s] = priors_mod.draw_start(chosen[s], jax.random.fold_in(kt, j), (num_chains,), scale=True)
+                for j, c in enumerate(term.cors):
+                    out[c] = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(kt, 1000), j), (num_chains,),
+                                                minval=-0.1, maxval=0.1) / len(term.columns)
+                for j, e in enumerate(term.effects):
+                    noise = jax.random.normal(jax.random.fold_in(keys[2], 1000 * t_i + j),
+                                              (num_chains, len(term.labels)))
+                    out[e] = 0.1 * out[term.sds[j]][:, None] * noise
+            out["sigma"] = priors_mod.draw_start(chosen["sigma"], keys[3], (num_chains,), scale=True)
+            return out
+
+        updates = tuple(_joint_update(layout, data, i) for i in range(len(layout.terms))) \
+            or ((_fixed_update(layout, data),) if layout.fixed else ())
+        walk = tuple(s for t in layout.terms for s in t.sds + t.cors) + ("sigma",)
+
+        def standardize(p: dict) -> tuple[dict, jax.Array]:
+            z, logdet = {}, 0.0
+            for term in layout.terms:
+                dtype = jnp.result_type(p[term.sds[0]])
+                low, _ = _scale_factor(p, term, dtype)
+                w = la.solve_lower(low[None], _effects(p, term))
+                z.update({e: w[:, j] for j, e in enumerate(term.effects)})
+                logdet = logdet + len(term.labels) * la.log_diag_sum(low, stablemath.log)
+            return z, logdet
+
+        def unstandardize(z: dict, p: dict) -> dict:
+            out = {}
+            for term in layout.terms:
+                dtype = jnp.result_type(p[term.sds[0]])
+                low, _ = _scale_factor(p, term, dtype)
+                w = jnp.stack([z[e] for e in term.effects], axis=-1)
+                u = jnp.einsum("ij,lj->li", low, w)
+                out.update({e: u[:, j] for j, e in enumerate(term.effects)})
+            return out
+
+        conditionals = Conditionals(logdensity, updates, walk,
+                                    standardize if layout.terms else None, unstandardize if layout.terms else None)
+        return {"logdensity": logdensity, "init": init, "split": None, "conditionals": conditionals}
+
+    return functions
+
+
+def _normal_parts(layout: FormulaLayout, chosen: dict, dtype) -> tuple[jax.Array, jax.Array, tuple]:
+    """Prior precisions and precision-weighted means of the coefficients with normal priors (0 for the others),
+    and the names of the others (corrected by Metropolis-Hastings)."""
+    prec, pm, other = [], [], []
+    for k in layout.fixed:
+        p = chosen[k]
+        if isinstance(p, Normal):
+            prec.append(1.0 / (p.scale * p.scale))
+            pm.append(p.loc / (p.scale * p.scale))
+        else:
+            prec.append(jnp.zeros((), dtype))
+            pm.append(jnp.zeros((), dtype))
+            other.append(k)
+    return jnp.stack([jnp.asarray(v, dtype) for v in prec]), jnp.stack([jnp.asarray(v, dtype) for v in pm]), \
+        tuple(other)
+
+
+def _draw_fixed(key, p: dict, layout: FormulaLayout, data: dict, q: jax.Array, h: jax.Array):
+    """``b ~ N(Q^-1 h, Q^-1)`` and the Metropolis-Hastings acceptance for non-normal coefficient priors."""
+    dtype = q.dtype
+    chosen = data["priors"]
+    low_q = la.cholesky(q)
+    eps, u = normals_and_uniforms(key, q.shape[0], 1, dtype)
+    b = la.cho_solve(low_q, h) + la.solve_upper(low_q, eps)
+    new = {k: b[j] for j, k in enumerate(layout.fixed)}
+    _, _, other = _normal_parts(layout, chosen, dtype)
+    if not other:
+        return new, jnp.ones((), dtype), jnp.ones((), bool)
+    gain = sum(jnp.sum(chosen[k].logpdf(new[k])) - jnp.sum(chosen[k].logpdf(p[k])) for k in other)
+    gain = jnp.where(jnp.isfinite(gain) & jnp.all(jnp.isfinite(b)), gain, -jnp.inf)
+    return new, stablemath.exp(jnp.minimum(gain, 0.0)), stablemath.log(u[0]) < gain
+
+
+def _fixed_update(layout: FormulaLayout, data: dict):
+    """Exact draw of the fixed effects given ``sigma`` (no varying effects)."""
+
+    def update(key, p: dict):
+        dtype = data["X"].dtype
+        prec, pm, _ = _normal_parts(layout, data["priors"], dtype)
+        s2 = jnp.asarray(p["sigma"], dtype) ** 2
+        q = data["XtX"] / s2 + jnp.diag(prec)
+        h = data["X"].T @ data["y"] / s2 + pm
+        new, prob, accept = _draw_fixed(key, p, layout, data, q, h)
+        out = dict(p)
+        out.update({k: jnp.where(accept, new[k], p[k]) for k in layout.fixed})
+        return out, prob
+
+    return update
+
+
+def _joint_update(layout: FormulaLayout, data: dict, i: int):
+    """The fixed effects and term ``i``'s effects of every level, drawn jointly from their Gaussian
+    conditional given everything else (the effects integrated out for the fixed effects' draw)."""
+    term, f = layout.terms[i], data["factors"][i]
+    num_levels = len(term.labels)
+
+    def update(key, p: dict):
+        dtype = data["X"].dtype
+        k_fixed, k_levels = jax.random.split(key)
+        s2 = jnp.asarray(p["sigma"], dtype) ** 2
+        low, _ = _scale_factor(p, term, dtype)
+        inv_low = la.solve_lower(low, jnp.eye(low.shape[0], dtype=dtype))
+        prior_prec = inv_low.T @ inv_low                                   # Sigma^-1
+        a = f["ZtZ"] / s2 + prior_prec                                    # (L, k, k)
+        c = la.cholesky(a)
+        others = _linear_without_fixed(p, data, layout, skip=i)
+        r = data["y"] - others                                            # the data minus the other factors' effects
+        ztr = jax.ops.segment_sum(f["Z"] * r[:, None], f["index"], num_segments=num_levels)  # (L, k)
+        out = dict(p)
+        accept = jnp.ones((), bool)
+        prob = jnp.ones((), dtype)
+        if layout.fixed:
+            prec, pm, _ = _normal_parts(layout, data["priors"], dtype)
+            w = la.solve_lower(c, jnp.swapaxes(f["XtZ"], -1, -2) / s2)     # (L, k, p)
+            v = la.solve_lower(c, ztr / s2)                               # (L, k)
+            q = data["XtX"] / s2 - jnp.einsum("lkp,lkq->pq", w, w) + jnp.diag(prec)
+            h = data["X"].T @ r / s2 - jnp.einsum("lkp,lk->p", w, v) + pm
+            new, prob, accept = _draw_fixed(k_fixed, p, layout, data, q, h)
+            b = jnp.stack([jnp.where(accept, new[k], p[k]) for k in layout.fixed]).astype(dtype)
+            out.update({k: b[j] for j, k in enumerate(layout.fixed)})
+            ztr = ztr - jnp.einsum("lpk,p->lk", f["XtZ"], b)
+        eps, _ = normals_and_uniforms(k_levels, num_levels * len(term.columns), 1, dtype)
+        eps = eps.reshape(num_levels, len(term.columns))
+        u = la.cho_solve(c, ztr / s2) + la.solve_upper(c, eps)
+        out.update({e: u[:, j] for j, e in enumerate(term.effects)})
+        return out, prob
+
+    return update
+
+
+def _linear_without_fixed(p: dict, data: dict, layout: FormulaLayout, skip: int) -> jax.Array:
+    eta = jnp.zeros(data["y"].shape[0], data["y"].dtype)
+    for j, (term, f) in enumerate(zip(layout.terms, data["factors"])):
+        if j != skip:
+            eta = eta + jnp.sum(f["Z"] * _effects(p, term)[f["index"]], axis=-1)
+    return eta
+
+
+def _as_columns(data: Any) -> Any:
+    """Tutorial-style :class:`jaxmh.data.GroupedData` as columns ``x``, ``y``, ``i`` (else ``data`` unchanged)."""
+    from jaxmh.data import GroupedData
+    if isinstance(data, GroupedData):
+        labels = np.asarray(data.labels if data.labels is not None else np.arange(data.num_groups)).astype(str)
+        return {"x": np.asarray(data.x, np.float64), "y": np.asarray(data.y, np.float64),
+                "i": labels[np.asarray(data.group)]}
+    return data
+
+
+def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[str, Any] | None = None,
+          drop_missing: bool = False) -> Model:
+    """A hierarchical model from an lme4-style formula.
+
+    Parameters
+    ----------
+    formula
+        E.g. ``"Reaction ~ Days + (Days | Subject)"``: fixed effects (numeric
+        and categorical predictors, ``a:b``, ``a*b``, ``C(x)``, ``0 +``) and
+        varying effects ``(1 | g)``, ``(1 + x | g)`` (correlated),
+        ``(x || g)`` (uncorrelated), crossed ``(1 | g1) + (1 | g2)`` and nested
+        ``(1 | g1/g2)`` (see :mod:`jaxmh.formula`).
+    data
+        A CSV path, a dict of columns (arrays or lists; text for factors), a
+        pandas DataFrame, or :class:`jaxmh.data.GroupedData` (columns ``x``,
+        ``y``, ``i``).
+    family
+        ``"gaussian"``.
+    priors
+        ``{class or parameter: prior}``: ``"Intercept"``, ``"b"``, a
+        coefficient's name, ``"sd"``, ``"sd(TERM|GROUP)"``, ``"cor"``,
+        ``"cor(GROUP)"``, ``"sigma"`` (see the module docstring for the
+        data-scaled defaults).
+    drop_missing
+        Drop rows with a missing value in a column the formula uses (default:
+        a ``ValueError`` naming the column).
+
+    Returns
+    -------
+    Model
+        For :func:`jaxmh.fit` (which samples it with the Gibbs kernel),
+        :func:`jaxmh.summary`, plots, :func:`jaxmh.compare`.
+
+    Examples
+    --------
+    >>> import jaxmh
+    >>> m = jaxmh.model("Reaction ~ Days + (Days | Subject)", jaxmh.datasets.columns("sleepstudy"))
+    >>> sorted(m.priors)[:3]
+    ['Days', 'Intercept', 'cor(Subject)']
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string like 'y ~ x + (x | g)', got {type(formula).__name__}")
+    if family != "gaussian":
+        raise ValueError(f"family must be 'gaussian', got {family!r}")
+    d = design(formula, _as_columns(data), drop_missing=drop_missing)
+    text = str(d.formula)
+    layout = _layout(d, text, family)
+    chosen = _resolve_priors(layout, default_priors(d), priors)
+    dtype = jnp.result_type(float)
+    model_data = _data(d, chosen, dtype)
+    functions = _functions(layout)
+    made = functions(model_data)
+    group_params = tuple(e for t in layout.terms for e in t.effects)
+    scale_params = tuple(s for t in layout.terms for s in t.sds) + ("sigma",)
+    start = {k: priors_mod.start_scale(p, k in scale_params) for k, p in chosen.items() if not k.startswith("cor(")}
+    start.update({c: 0.3 for t in layout.terms for c in t.cors})
+    num_groups = len(layout.terms[0].labels) if layout.terms else 1
+    plain = {k: v for k, v in chosen.items() if not k.startswith("cor(")}
+    built = Model(text, made["logdensity"], made["init"], group_params, num_groups, None, plain, scale_params,
+                  start, model_data, None, 0.1, made["conditionals"], layout.coords, layout)
+    return rebindable(built, functions)
