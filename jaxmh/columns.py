@@ -148,13 +148,14 @@ def _read_csv(path: str) -> Columns:
         raise ValueError(f"{source} is a directory, not a CSV file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            rows = [(reader.line_num, row) for row in reader]
     except UnicodeDecodeError as err:
         raise ValueError(f"{source} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except csv.Error as err:
         raise ValueError(f"{source}: malformed CSV ({err})") from None
     # csv.reader gives [] for blank lines; skip them
-    numbered = [(i + 1, r) for i, r in enumerate(rows) if r and any(c.strip() for c in r)]
+    numbered = [(line, r) for line, r in rows if r and any(c.strip() for c in r)]
     if not numbered:
         raise ValueError(f"{source} is empty: expected a header row with the column names")
     header_line, header = numbered[0]
@@ -196,6 +197,14 @@ def read_columns(data: Any, *, drop_missing: bool = False) -> Columns:
         File not found or empty, a line with more or fewer fields than the
         header (the message gives the line), columns of unequal length,
         duplicate column names.
+
+    Examples
+    --------
+    >>> cols = read_columns({"y": [1.5, None, 3], "g": ["a", "NA", "b"]})
+    >>> cols.names, cols.num_rows, cols.missing
+    (('y', 'g'), 3, {'y': 1, 'g': 1})
+    >>> cols.values["y"], cols.values["g"].tolist()
+    (array([1.5, nan, 3. ]), ['a', '', 'b'])
     """
     if isinstance(data, Columns):
         cols = data

@@ -403,7 +403,8 @@ class _Parser:
         expr = self.rhs(in_bar=True)
         if not (self.at("|") or self.at("||")):
             if self.tok.kind == "end":
-                raise self.fail(f"expected '|' and a grouping factor, then ')': the '(' at position {open_pos} is never closed")
+                raise self.fail(f"expected '|' and a grouping factor, then ')': the '(' at position {open_pos} "
+                                "is never closed")
             if self.at(")"):
                 raise self.fail("expected '|' or '||' and a grouping factor: parentheses are only for bar "
                                 "terms such as (1 | g)")

@@ -288,3 +288,10 @@ def test_many_levels_no_dense_level_matrix():
     assert max(big) < n * levels  # nothing rows x levels
     # level order: first appearance
     assert fd.labels[0] == str(g[0]) and fd.labels[fd.index[-1]] == str(g[-1])
+
+
+def test_ragged_line_number_counts_quoted_newlines_and_blank_lines(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('a,b\n"multi\nline",2\n\n1,2,3\n')
+    with pytest.raises(ValueError, match="line 5 has 3 fields"):
+        read_columns(path)
