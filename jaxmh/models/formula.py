@@ -322,6 +322,12 @@ def _functions(layout: FormulaLayout):
 
         updates = tuple(_joint_update(layout, data, i) for i in range(len(layout.terms))) \
             or ((_fixed_update(layout, data),) if layout.fixed else ())
+        updates += tuple(_scale_update(data, _effect_squares(layout, i, j), term.sds[j], len(term.labels))
+                         for i, term in enumerate(layout.terms) if not term.correlated
+                         for j in range(len(term.columns)))
+        updates += tuple(_covariance_update(layout, data, i) for i, term in enumerate(layout.terms)
+                         if term.correlated and len(term.labels) > 2 * len(term.columns))
+        updates += (_scale_update(data, _residual_squares(layout, data), "sigma", int(data["y"].shape[0])),)
         walk = tuple(s for t in layout.terms for s in t.sds + t.cors) + ("sigma",)
 
         def standardize(p: dict) -> tuple[dict, jax.Array]:
@@ -349,6 +355,99 @@ def _functions(layout: FormulaLayout):
         return {"logdensity": logdensity, "init": init, "split": None, "conditionals": conditionals}
 
     return functions
+
+
+def _effect_squares(layout: FormulaLayout, i: int, j: int):
+    name = layout.terms[i].effects[j]
+    return lambda p: jnp.sum(p[name] * p[name])
+
+
+def _residual_squares(layout: FormulaLayout, data: dict):
+    def squares(p: dict) -> jax.Array:
+        r = data["y"] - _linear(p, data, layout)
+        return jnp.sum(r * r)
+    return squares
+
+
+def _scale_update(data: dict, squares, name: str, count: int):
+    """A scale ``s`` whose other terms read ``s^-count exp(-squares / (2 s^2))`` (a normal sd given the
+    values it scales): proposed from that likelihood part (``1/s^2 ~ Gamma((count - 1)/2, squares/2)``),
+    independently of the current value, and accepted with the ratio of its prior densities.  With many
+    values the likelihood dominates the prior and nearly every proposal is accepted."""
+    shape = 0.5 * (count - 1)
+
+    def update(key, p: dict):
+        prior = data["priors"][name]
+        dtype = jnp.result_type(p[name])
+        k_gamma, k_accept = jax.random.split(key)
+        ss = jnp.asarray(squares(p), dtype)
+        g = jax.random.gamma(k_gamma, jnp.asarray(shape, dtype), dtype=dtype)
+        new = jnp.sqrt(jnp.maximum(ss, jnp.finfo(dtype).tiny) / (2.0 * jnp.maximum(g, jnp.finfo(dtype).tiny)))
+        gain = jnp.asarray(prior.logpdf(new) - prior.logpdf(p[name]), dtype)
+        gain = jnp.where(jnp.isfinite(gain) & jnp.isfinite(new) & (new > 0), gain, -jnp.inf)
+        _, u = normals_and_uniforms(k_accept, 1, 1, dtype)
+        accept = stablemath.log(u[0]) < gain
+        out = dict(p)
+        out[name] = jnp.where(accept, new, p[name])
+        return out, stablemath.exp(jnp.minimum(gain, 0.0))
+
+    return update
+
+
+def _log_prior_covariance(p: dict, term: Term, priors: dict, dtype) -> jax.Array:
+    """Log prior density of ``Sigma = diag(sd) Omega diag(sd)`` in ``Sigma``'s coordinates: the sds' and
+    LKJ densities over the Jacobian ``2^k prod(sd)^k`` of ``(sd, Omega) -> Sigma`` (constants dropped)."""
+    k = len(term.columns)
+    total = sum(jnp.asarray(priors[s].logpdf(p[s]), dtype) for s in term.sds)
+    total = total - k * sum(stablemath.log(jnp.asarray(p[s], dtype)) for s in term.sds)
+    low_omega = la.cholesky(_corr_matrix(p, term, dtype))
+    eta = priors[f"cor({term.factor})"].eta
+    total = total + 2.0 * (eta - 1.0) * la.log_diag_sum(low_omega, stablemath.log)
+    return jnp.where(jnp.all(jnp.isfinite(low_omega)), total, -jnp.inf)
+
+
+def _covariance_update(layout: FormulaLayout, data: dict, i: int):
+    """A correlated term's sds and correlations given its effects: ``Sigma`` proposed from the effects'
+    likelihood part, an inverse Wishart with ``L - k - 1`` degrees of freedom and scale ``sum_l u_l u_l'``
+    (Bartlett's construction), independently of the current value, and accepted with the ratio of the
+    prior densities of ``Sigma``.  Needs more than ``2k`` levels."""
+    term = layout.terms[i]
+    k, num = len(term.columns), len(term.labels)
+    dof = num - k - 1
+
+    def update(key, p: dict):
+        priors = data["priors"]
+        dtype = jnp.result_type(p[term.sds[0]])
+        k_gamma, k_normal = jax.random.split(key)
+        u = _effects(p, term).astype(dtype)
+        root = la.cholesky(jnp.einsum("li,lj->ij", u, u))                 # S = R R'
+        shapes = jnp.asarray([0.5 * (dof - j) for j in range(k)], dtype)
+        chi2 = 2.0 * jax.random.gamma(k_gamma, shapes, dtype=dtype)
+        z, uniform = normals_and_uniforms(k_normal, max(k * (k - 1) // 2, 1), 1, dtype)
+        rows, it = [], iter(range(k * (k - 1) // 2))
+        for a in range(k):
+            rows.append([z[next(it)] if b < a else (jnp.sqrt(chi2[a]) if b == a else jnp.zeros((), dtype))
+                         for b in range(k)])
+        bartlett = jnp.stack([jnp.stack(r) for r in rows])                 # lower triangular A
+        inv_a = la.solve_lower(bartlett, jnp.eye(k, dtype=dtype))
+        g = root @ inv_a.T
+        sigma = g @ g.T                                                    # ~ inverse Wishart(dof, S)
+        sd = jnp.sqrt(jnp.diagonal(sigma))
+        new = dict(p)
+        new.update({s: sd[j] for j, s in enumerate(term.sds)})
+        it = iter(term.cors)
+        for a in range(k):
+            for b in range(a):
+                new[next(it)] = sigma[a, b] / (sd[a] * sd[b])
+        gain = _log_prior_covariance(new, term, priors, dtype) - _log_prior_covariance(p, term, priors, dtype)
+        finite = jnp.isfinite(gain) & jnp.all(jnp.isfinite(sigma)) & jnp.all(sd > 0)
+        gain = jnp.where(finite, gain, -jnp.inf)
+        accept = stablemath.log(uniform[0]) < gain
+        out = {key_: jnp.where(accept, new[key_], v) if key_ in new and key_ in term.sds + term.cors else v
+               for key_, v in p.items()}
+        return out, stablemath.exp(jnp.minimum(gain, 0.0))
+
+    return update
 
 
 def _normal_parts(layout: FormulaLayout, chosen: dict, dtype) -> tuple[jax.Array, jax.Array, tuple]:
