@@ -97,12 +97,17 @@ def _parser() -> argparse.ArgumentParser:
             "and write a caterpillar plot of the group estimates and, for models that pool, a "
             "shrinkage plot against the unpooled fit."
         ),
-        epilog="example: jaxmh fit radon.csv --y log_radon --x floor --group county",
+        epilog="examples: jaxmh fit sleepstudy 'Reaction ~ Days + (Days | Subject)'; "
+               "jaxmh fit radon.csv --y log_radon --x floor --group county",
     )
     f.add_argument("data", metavar="DATA",
                    help="CSV file with a header row; or a bundled dataset: 'radon' (Minnesota radon, "
                         "columns county, floor, log_radon, log_uppm), 'tutorial' (columns i, x, y) or "
                         "'reaction_times' (simulated, columns Subject, Days, Reaction)")
+    f.add_argument("formula", nargs="?", metavar="FORMULA",
+                   help="an lme4-style formula, e.g. 'Reaction ~ Days + (Days | Subject)' (quote it); "
+                        "then --y/--x/--group/--model are not used")
+    f.add_argument("--formula", dest="formula_option", metavar="FORMULA", help="the formula, as an option")
     f.add_argument("--y", help="outcome column")
     f.add_argument("--x", help="predictor column")
     f.add_argument("--group", help="group label column (any labels: names or numbers)")
@@ -425,8 +430,111 @@ def _write(path: str, write) -> None:
     print(f"wrote {path}")
 
 
+def _formula_data(name: str):
+    """``(data, description)``: a bundled dataset's columns by name, else the path itself."""
+    from jaxmh import datasets
+
+    if not os.path.exists(name) and name in datasets.NAMES:
+        return datasets.columns(name), f"{name} (bundled; jaxmh/datasets/README.md gives its source)"
+    if os.path.isdir(name):
+        raise ValueError(f"{name} is a directory, not a CSV file")
+    if not os.path.exists(name):
+        raise FileNotFoundError(f"data file not found: {name} (bundled datasets: {', '.join(sorted(datasets.NAMES))})")
+    return name, name
+
+
+def _formula_priors(specs: Sequence[str]) -> dict:
+    """``{class or parameter: prior}`` from ``--prior NAME=PRIOR`` (names are checked by the model)."""
+    from jaxmh import priors
+
+    out = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. --prior 'sigma=half_normal(50)' or "
+                             "--prior 'cor=lkj(2)'")
+        if name in out:
+            raise ValueError(f"--prior {name} is given twice")
+        try:
+            out[name] = priors.parse(text)
+        except ValueError as err:
+            raise ValueError(f"--prior {name}: {err}") from None
+    return out
+
+
+def _fit_formula(args, formula: str) -> int:
+    import jax
+    import numpy as np
+
+    from jaxmh import fit, methods, model as build, plots, summary
+    from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
+
+    if args.netcdf and importlib.util.find_spec("arviz") is None:
+        raise ValueError("--netcdf needs ArviZ, which is not installed: pip install arviz")
+    given = _formula_priors(args.prior)
+    data, source = _formula_data(args.data)
+    m = build(formula, data, priors=given, drop_missing=args.drop_missing)
+    layout = m.layout
+    factors = {}
+    for t in layout.terms:
+        factors.setdefault(t.factor, t)
+    levels = "; ".join(f"{name}: {len(t.labels)} levels" for name, t in factors.items())
+    print(f"data: {source}: {layout.num_rows} rows" + (f"; {levels}" if levels else ""))
+    print(f"formula: {layout.formula}")
+    print(f"family: {layout.family}")
+    chosen = m.data["priors"]
+    print("priors: " + "; ".join(f"{k} ~ {v}" + (" (given)" if k in given else "") for k, v in chosen.items())
+          + ("" if given else " (defaults scaled to the data: docs/formulas.md)"))
+    method = args.method or methods.default(m)
+    print(f"sampler: {_sampler(method)}, {args.chains} chains x ({args.warmup} warm-up + "
+          f"{args.samples * args.thin} steps{f', thinned by {args.thin}' if args.thin > 1 else ''}), "
+          f"seed {args.seed}\n")
+    result = fit(jax.random.key(args.seed), m, method=method, num_chains=args.chains, num_samples=args.samples,
+                 num_warmup=args.warmup, thin=args.thin)
+    table = summary(result, warn=False)
+    order = list(layout.fixed) + [s for t in layout.terms for s in t.sds] + \
+        [c for t in layout.terms for c in t.cors] + ["sigma"]
+    print(_labelled(table, [n for n in order if n in table.names], {}).table())
+    for name, t in factors.items():
+        rows = [n for u in layout.terms if u.factor == name for e in u.effects
+                for n in table.names if n.startswith(e + "[")]
+        print(f"\nper {name} (deviations from the fixed effects; levels in order of first appearance):")
+        print(_labelled(table, rows, {}).table())
+    flagged = table.flagged
+    limit = ESS_PER_CHAIN * table.num_chains
+    if flagged:
+        worst = "; ".join(f"{n} ({', '.join(w)})" for n, w in list(flagged.items())[:6])
+        more = f"; and {len(flagged) - 6} more" if len(flagged) > 6 else ""
+        print(f"\n! not converged: {len(flagged)} of {len(table)} parameters have R-hat > {RHAT_THRESHOLD} or "
+              f"bulk/tail ESS < {limit}: {worst}{more}. Run longer (--samples) before trusting them.")
+    else:
+        print(f"\nconverged: all {len(table)} parameters have R-hat <= {RHAT_THRESHOLD} and bulk and "
+              f"tail ESS >= {limit}")
+    if not args.no_plots and factors:
+        print()
+        for name, t in factors.items():
+            params = [e for u in layout.terms if u.factor == name for e in u.effects]
+            fig = plots.caterpillar(result, params, list(t.labels))
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            _write(os.path.join(args.out, f"caterpillar_{safe}.png"), lambda p: fig.savefig(p, dpi=110))
+    if args.save:
+        arrays = {k: np.asarray(v) for k, v in result.draws.items()}
+        arrays.update({f"labels:{k}": np.array(v, dtype=str) for k, v in layout.coords.items()})
+        _write(args.save, lambda p: np.savez(p, **arrays))
+    if args.netcdf:
+        _write(args.netcdf, result.to_arviz().to_netcdf)
+    return 0
+
+
 def _fit(args) -> int:
     import warnings
+
+    formula = args.formula_option or args.formula
+    if args.formula and args.formula_option:
+        raise ValueError("give the formula once: as FORMULA or as --formula")
+    if formula is not None:
+        return _fit_formula(args, formula)
 
     import jax
     import numpy as np
