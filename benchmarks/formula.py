@@ -1,0 +1,343 @@
+"""Formula models: jaxmh's default sampler against NumPyro NUTS (centred and non-centred), per second.
+
+For the three models of ``benchmarks/formula_reference.py`` (sleepstudy
+``Reaction ~ Days + (Days | Subject)``, penicillin ``diameter ~ 1 + (1 | plate)
++ (1 | sample)``, and the simulated ``y ~ x * f + (1 | g)``), in one process:
+
+* ``jaxmh.fit(key, m, num_samples=N, num_warmup=1000)`` (default method, 4 chains);
+* NumPyro NUTS on the same posterior (``formula_reference.numpyro_model``),
+  centred and non-centred, 4 chains vmapped (as ``chain_method="vectorized"``),
+  1,000 warm-up + 1,000 draws, default ``target_accept_prob`` (0.8); run via
+  NumPyro's ``hmc(potential_fn, algo="NUTS")`` kernel in one jitted function
+  (:func:`nuts_runner`), because ``MCMC.run`` compiles again on every call.
+
+Each sampler is run once to compile, then a second run with another key is
+timed (warm-up + sampling, compilation excluded).  The table gives the
+minimum bulk ESS over every parameter (jaxmh's names, every level of every
+group-level effect, the correlations; ``jaxmh.diagnostics.ess_bulk``, ArviZ's
+definition), the seconds, the minimum ESS per second and jaxmh's ESS/s over the
+best NUTS variant's.  If a sampler's minimum ESS is below 100 its draws are
+doubled (and it is compiled and timed again) until it is not, so that each
+ESS estimate is meaningful.
+
+Then, for jaxmh:
+
+* **CSV to summary**: in a fresh Python subprocess, the wall time from
+  ``import jaxmh`` through ``jaxmh.model(csv_path, ...)``, ``fit`` and
+  ``summary`` until the summary is converged (every R-hat < 1.01, every bulk
+  ESS >= 400; draws doubled from 1,000 until it is), compilation included;
+* **large**: 100,000 rows, ``y ~ x + (1 | g1) + (1 | g2)`` with crossed
+  factors of 3,000 and 1,000 levels (simulated): in a fresh subprocess, the
+  time until the minimum bulk ESS is >= 400 (draws doubled from 1,000;
+  compilation and every attempt included) and the peak RSS
+  (``resource.getrusage``).
+
+The dtype is JAX's default (float32) unless ``--x64``.
+
+Usage: ``python benchmarks/formula.py [--quick] [--x64] [--json PATH]
+[--models sleepstudy,penicillin,categorical] [--no-large]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+MIN_ESS = 100          # each sampler's minimum bulk ESS must reach this for the ESS/s figure
+TARGET_ESS = 400       # "converged": every bulk ESS >= 400 and every R-hat < 1.01
+
+
+def _args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few draws, small large case")
+    parser.add_argument("--x64", action="store_true", help="float64 (default: JAX's float32)")
+    parser.add_argument("--json", default=None, help="write the results to this JSON file")
+    parser.add_argument("--models", default="sleepstudy,penicillin,categorical")
+    parser.add_argument("--no-large", action="store_true", help="skip the 100,000-row case")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------
+# In-process ESS/s comparison
+# ---------------------------------------------------------------------------
+def min_ess(draws: dict) -> float:
+    from jaxmh import diagnostics
+    import numpy as np
+    return float(min(np.min(diagnostics.ess_bulk(np.asarray(v, np.float64))) for v in draws.values()))
+
+
+def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: int = 4) -> dict:
+    import jax
+    import jaxmh
+    n = num_samples
+    while True:
+        t0 = time.perf_counter()
+        first = jaxmh.fit(jax.random.PRNGKey(key_seed), m, num_chains=num_chains, num_samples=n,
+                          num_warmup=num_warmup, progress=False)
+        jax.block_until_ready(first.draws)
+        first_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r = jaxmh.fit(jax.random.PRNGKey(key_seed + 1), m, num_chains=num_chains, num_samples=n,
+                      num_warmup=num_warmup, progress=False)
+        jax.block_until_ready(r.draws)
+        seconds = time.perf_counter() - t0
+        ess = min_ess(r.draws)
+        if ess >= MIN_ESS or n >= 64 * num_samples:
+            return {"sampler": f"jaxmh {r.method if isinstance(r.method, str) else 'default'}", "draws": n,
+                    "warmup": num_warmup, "min_ess_bulk": ess, "seconds": seconds,
+                    "first_run_seconds": first_seconds, "ess_per_s": ess / seconds, "divergences": None}
+        n *= 2
+
+
+def nuts_runner(model, num_warmup: int, num_samples: int, num_chains: int, target_accept: float = 0.8):
+    """A jitted ``run(key) -> (constrained draws (chain, draw, ...), divergences (chain, draw))``: NumPyro's NUTS
+    kernel (``numpyro.infer.hmc.hmc``, with its step-size and diagonal mass-matrix warm-up), chains vmapped
+    (as ``chain_method="vectorized"``), initial values uniform on (-2, 2) in the unconstrained space (NumPyro's
+    ``init_to_uniform``).  Unlike ``MCMC.run``, which traces and compiles again on every call, the second call
+    of ``run`` reuses the compiled program, so its time excludes compilation."""
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import initialize_model
+
+    info = initialize_model(jax.random.PRNGKey(0), model, dynamic_args=False)
+    template = info.param_info.z
+    potential_fn, postprocess_fn = info.potential_fn, info.postprocess_fn
+    init_kernel, sample_kernel = hmc(potential_fn, algo="NUTS")
+    leaves, treedef = jax.tree.flatten(template)
+
+    def one_chain(key):
+        k_init, k_run = jax.random.split(key)
+        ks = jax.random.split(k_init, len(leaves))
+        z0 = jax.tree.unflatten(treedef, [jax.random.uniform(k, jnp.shape(x), jnp.result_type(x), -2.0, 2.0)
+                                          for k, x in zip(ks, leaves)])
+        state = init_kernel(z0, num_warmup=num_warmup, target_accept_prob=target_accept, rng_key=k_run)
+        state = jax.lax.fori_loop(0, num_warmup, lambda i, st: sample_kernel(st), state)
+
+        def step(st, _):
+            st = sample_kernel(st)
+            return st, (st.z, st.diverging)
+
+        _, (zs, div) = jax.lax.scan(step, state, None, length=num_samples)
+        return jax.vmap(postprocess_fn)(zs), div
+
+    @jax.jit
+    def run(key):
+        return jax.vmap(one_chain)(jax.random.split(key, num_chains))
+
+    return run
+
+
+def time_nuts(m, key_seed: int, centered: bool, num_samples: int, num_warmup: int, num_chains: int = 4) -> dict:
+    import jax
+    import numpy as np
+    from formula_reference import jaxmh_draws, numpyro_model
+    n = num_samples
+    while True:
+        run = nuts_runner(numpyro_model(m, centered), num_warmup, n, num_chains)
+        t0 = time.perf_counter()
+        jax.block_until_ready(run(jax.random.PRNGKey(key_seed)))
+        first_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        samples, div = jax.block_until_ready(run(jax.random.PRNGKey(key_seed + 1)))
+        seconds = time.perf_counter() - t0
+        ess = min_ess(jaxmh_draws(m, samples))
+        divergences = int(np.sum(np.asarray(div)))
+        if ess >= MIN_ESS or n >= 16 * num_samples:
+            return {"sampler": f"NUTS {'centred' if centered else 'non-centred'}", "draws": n, "warmup": num_warmup,
+                    "min_ess_bulk": ess, "seconds": seconds, "first_run_seconds": first_seconds,
+                    "ess_per_s": ess / seconds, "divergences": divergences}
+        n *= 2
+
+
+# ---------------------------------------------------------------------------
+# Fresh-subprocess cases
+# ---------------------------------------------------------------------------
+_CSV_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+x64 = sys.argv[4] == "1"
+if x64:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+import jax
+import jaxmh
+import numpy as np
+formula, path, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
+m = jaxmh.model(formula, path)
+n, attempts = start, []
+while True:
+    r = jaxmh.fit(jax.random.PRNGKey(0), m, num_samples=n, progress=False)
+    s = jaxmh.summary(r, warn=False).to_dict()
+    worst_rhat = max(v["rhat"] for v in s.values())
+    worst_ess = min(v["ess_bulk"] for v in s.values())
+    attempts.append({"draws": n, "max_rhat": worst_rhat, "min_ess_bulk": worst_ess,
+                     "elapsed": time.perf_counter() - t0})
+    if (worst_rhat < 1.01 and worst_ess >= 400) or n >= 64000:
+        break
+    n *= 2
+print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "attempts": attempts,
+                              "converged": worst_rhat < 1.01 and worst_ess >= 400}))
+"""
+
+_LARGE_CHILD = r"""
+import json, resource, sys, time
+x64 = sys.argv[4] == "1"
+if x64:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+import jax
+import numpy as np
+import jaxmh
+from jaxmh import diagnostics
+rows, l1, l2, start = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
+rng = np.random.default_rng(12345)
+g1 = rng.integers(0, l1, rows)
+g2 = rng.integers(0, l2, rows)
+x = rng.normal(size=rows)
+y = 1.0 + 0.5 * x + rng.normal(0, 0.8, l1)[g1] + rng.normal(0, 0.5, l2)[g2] + rng.normal(0, 1.0, rows)
+data = {"y": y, "x": x, "g1": np.array([f"a{i}" for i in g1]), "g2": np.array([f"b{i}" for i in g2])}
+rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+m = jaxmh.model("y ~ x + (1 | g1) + (1 | g2)", data)
+model_seconds = time.perf_counter() - t0
+n, attempts = start, []
+while True:
+    t1 = time.perf_counter()
+    r = jaxmh.fit(jax.random.PRNGKey(0), m, num_samples=n, progress=False)
+    jax.block_until_ready(r.draws)
+    fit_seconds = time.perf_counter() - t1
+    ess = float(min(np.min(diagnostics.ess_bulk(np.asarray(v, np.float64))) for v in r.draws.values()))
+    rhat = float(max(np.max(diagnostics.rhat(np.asarray(v, np.float64))) for v in r.draws.values()))
+    attempts.append({"draws": n, "fit_seconds": fit_seconds, "min_ess_bulk": ess, "max_rhat": rhat,
+                     "elapsed": time.perf_counter() - t0})
+    if ess >= 400 or n >= 64000:
+        break
+    del r
+    n *= 2
+print("RESULT " + json.dumps({"rows": rows, "levels": [l1, l2], "model_seconds": model_seconds,
+                              "seconds": time.perf_counter() - t0, "attempts": attempts, "reached": ess >= 400,
+                              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                              "rss_before_model_mb": rss_data / 1024}))
+"""
+
+
+def _child(code: str, *args) -> dict:
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                         cwd=os.path.join(HERE, os.pardir))
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"subprocess failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["process_wall_seconds"] = wall
+    return result
+
+
+def csv_to_summary(name: str, csv_path: str, formula: str, x64: bool, start: int) -> dict:
+    res = _child(_CSV_CHILD, formula, csv_path, start, int(x64))
+    res["model"] = name
+    return res
+
+
+def large_case(x64: bool, quick: bool) -> dict:
+    if quick:
+        return _child(_LARGE_CHILD, 10_000, 300, 100, int(x64), 200)
+    return _child(_LARGE_CHILD, 100_000, 3_000, 1_000, int(x64), 1000)
+
+
+# ---------------------------------------------------------------------------
+def main(argv=None) -> dict:
+    args = _args(argv)
+    import numpyro
+    if args.x64:
+        numpyro.enable_x64()
+    import jax
+    import jaxmh
+    from _common import machine, write_json
+    import formula_reference as ref
+
+    if not os.path.exists(ref.CATEGORICAL_CSV):
+        ref.write_categorical_csv()
+    samples = 200 if args.quick else 1000
+    warmup = 200 if args.quick else 1000
+    names = args.models.split(",")
+    results = {}
+    for i, name in enumerate(names):
+        m = ref.build(name)
+        seed = args.seed + 100 * i
+        rows = [time_jaxmh(m, seed, samples, warmup),
+                time_nuts(m, seed, True, samples, warmup),
+                time_nuts(m, seed, False, samples, warmup)]
+        best = max(rows[1:], key=lambda r: r["ess_per_s"])
+        results[name] = {"formula": ref.MODELS[name][0], "runs": rows, "best_nuts": best["sampler"],
+                         "ratio_jaxmh_over_best_nuts": rows[0]["ess_per_s"] / best["ess_per_s"]}
+        for r in rows:
+            print(f"  {name}: {r['sampler']}: {r['draws']} draws, min ESS {r['min_ess_bulk']:.0f}, "
+                  f"{r['seconds']:.2f} s (first run {r['first_run_seconds']:.1f} s), "
+                  f"{r['ess_per_s']:.1f} ESS/s, divergences {r['divergences']}", flush=True)
+
+    csv_runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            if name == "categorical":
+                path = ref.CATEGORICAL_CSV
+            else:
+                path = jaxmh.datasets.save_csv(name, os.path.join(tmp, f"{name}.csv"))
+            csv_runs[name] = csv_to_summary(name, os.path.abspath(path), ref.MODELS[name][0], args.x64,
+                                            200 if args.quick else 1000)
+            print(f"  {name}: CSV to converged summary {csv_runs[name]['seconds']:.1f} s "
+                  f"(process {csv_runs[name]['process_wall_seconds']:.1f} s), attempts "
+                  f"{[a['draws'] for a in csv_runs[name]['attempts']]}", flush=True)
+    large = None if args.no_large else large_case(args.x64, args.quick)
+
+    table = markdown(results, csv_runs, large, args)
+    print(table)
+    payload = {"settings": {"quick": args.quick, "x64": args.x64, "chains": 4, "nuts_warmup": warmup,
+                            "nuts_draws": samples, "jaxmh_warmup": warmup, "min_ess_required": MIN_ESS,
+                            "dtype": str(jax.numpy.result_type(float))},
+               "versions": {"numpyro": numpyro.__version__, "jaxmh": jaxmh.__version__, **machine()},
+               "models": results, "csv_to_summary": csv_runs, "large": large, "table": table}
+    write_json(args.json, payload)
+    return payload
+
+
+def markdown(results: dict, csv_runs: dict, large: dict | None, args) -> str:
+    lines = ["| model | sampler | draws/chain | min bulk ESS | seconds | min ESS/s | divergences |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, res in results.items():
+        for r in res["runs"]:
+            lines.append(f"| {name} | {r['sampler']} | {r['draws']} | {r['min_ess_bulk']:.0f} | {r['seconds']:.2f} | "
+                         f"{r['ess_per_s']:.1f} | {'-' if r['divergences'] is None else r['divergences']} |")
+    lines += ["", "| model | jaxmh / best NUTS (min ESS/s) | best NUTS | CSV to converged summary, fresh process (s) |",
+              "|---|---:|---|---:|"]
+    for name, res in results.items():
+        c = csv_runs.get(name)
+        cs = "-" if c is None else (f"{c['process_wall_seconds']:.1f} ({c['attempts'][-1]['draws']} draws"
+                                    f"{'' if c['converged'] else ', NOT converged'})")
+        lines.append(f"| {name} | {res['ratio_jaxmh_over_best_nuts']:.2f} | {res['best_nuts']} | {cs} |")
+    if large:
+        a = large["attempts"][-1]
+        lines += ["", f"Large: {large['rows']:,} rows, `y ~ x + (1 | g1) + (1 | g2)`, {large['levels'][0]:,} x "
+                      f"{large['levels'][1]:,} crossed levels: min bulk ESS {a['min_ess_bulk']:.0f} "
+                      f"({'reached' if large['reached'] else 'NOT reached'} {TARGET_ESS}) after "
+                      f"{large['seconds']:.1f} s (model {large['model_seconds']:.1f} s, draws per attempt "
+                      f"{[x['draws'] for x in large['attempts']]}, last fit {a['fit_seconds']:.1f} s), "
+                      f"peak RSS {large['peak_rss_mb']:.0f} MB"]
+    lines += ["", f"dtype {'float64' if args.x64 else 'float32'}; 4 chains; NUTS 1,000 warm-up, vectorized chains; "
+                  "seconds exclude compilation (second run, new key)"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
