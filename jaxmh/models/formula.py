@@ -52,6 +52,7 @@ import numpy as np
 from jaxmh import _smalllinalg as la
 from jaxmh import priors as priors_mod
 from jaxmh import stablemath
+from jaxmh._gamma import standard_gamma
 from jaxmh._threefry import normals_and_uniforms
 from jaxmh.design import Design, design
 from jaxmh.kernels.blocked_gibbs import Conditionals
@@ -245,8 +246,8 @@ def _linear(p: dict, data: dict, layout: FormulaLayout, skip: int | None = None)
     X = data["X"]
     eta = jnp.zeros(X.shape[0], X.dtype)
     if layout.fixed:
-        b = jnp.stack([p[k] for k in layout.fixed])
-        eta = X @ b.astype(X.dtype)
+        b = jnp.stack([p[k] for k in layout.fixed]).astype(X.dtype)
+        eta = jnp.sum(X * b, axis=-1)
     for i, (term, f) in enumerate(zip(layout.terms, data["factors"])):
         if i == skip:
             continue
@@ -346,7 +347,7 @@ def _functions(layout: FormulaLayout):
                 dtype = jnp.result_type(p[term.sds[0]])
                 low, _ = _scale_factor(p, term, dtype)
                 w = jnp.stack([z[e] for e in term.effects], axis=-1)
-                u = jnp.einsum("ij,lj->li", low, w)
+                u = jnp.sum(low[None, :, :] * w[:, None, :], axis=-1)
                 out.update({e: u[:, j] for j, e in enumerate(term.effects)})
             return out
 
@@ -381,7 +382,7 @@ def _scale_update(data: dict, squares, name: str, count: int):
         dtype = jnp.result_type(p[name])
         k_gamma, k_accept = jax.random.split(key)
         ss = jnp.asarray(squares(p), dtype)
-        g = jax.random.gamma(k_gamma, jnp.asarray(shape, dtype), dtype=dtype)
+        g = standard_gamma(k_gamma, jnp.asarray([shape], dtype), dtype)[0]
         new = jnp.sqrt(jnp.maximum(ss, jnp.finfo(dtype).tiny) / (2.0 * jnp.maximum(g, jnp.finfo(dtype).tiny)))
         gain = jnp.asarray(prior.logpdf(new) - prior.logpdf(p[name]), dtype)
         gain = jnp.where(jnp.isfinite(gain) & jnp.isfinite(new) & (new > 0), gain, -jnp.inf)
@@ -420,9 +421,9 @@ def _covariance_update(layout: FormulaLayout, data: dict, i: int):
         dtype = jnp.result_type(p[term.sds[0]])
         k_gamma, k_normal = jax.random.split(key)
         u = _effects(p, term).astype(dtype)
-        root = la.cholesky(jnp.einsum("li,lj->ij", u, u))                 # S = R R'
+        root = la.cholesky(jnp.sum(u[:, :, None] * u[:, None, :], axis=0))  # S = R R'
         shapes = jnp.asarray([0.5 * (dof - j) for j in range(k)], dtype)
-        chi2 = 2.0 * jax.random.gamma(k_gamma, shapes, dtype=dtype)
+        chi2 = 2.0 * standard_gamma(k_gamma, shapes, dtype)
         z, uniform = normals_and_uniforms(k_normal, max(k * (k - 1) // 2, 1), 1, dtype)
         rows, it = [], iter(range(k * (k - 1) // 2))
         for a in range(k):
@@ -430,8 +431,8 @@ def _covariance_update(layout: FormulaLayout, data: dict, i: int):
                          for b in range(k)])
         bartlett = jnp.stack([jnp.stack(r) for r in rows])                 # lower triangular A
         inv_a = la.solve_lower(bartlett, jnp.eye(k, dtype=dtype))
-        g = root @ inv_a.T
-        sigma = g @ g.T                                                    # ~ inverse Wishart(dof, S)
+        g = jnp.sum(root[:, :, None] * inv_a.T[None, :, :], axis=1)        # R A^-T
+        sigma = jnp.sum(g[:, None, :] * g[None, :, :], axis=-1)                                                   # ~ inverse Wishart(dof, S)
         sd = jnp.sqrt(jnp.diagonal(sigma))
         new = dict(p)
         new.update({s: sd[j] for j, s in enumerate(term.sds)})
@@ -491,7 +492,7 @@ def _fixed_update(layout: FormulaLayout, data: dict):
         prec, pm, _ = _normal_parts(layout, data["priors"], dtype)
         s2 = jnp.asarray(p["sigma"], dtype) ** 2
         q = data["XtX"] / s2 + jnp.diag(prec)
-        h = data["X"].T @ data["y"] / s2 + pm
+        h = jnp.sum(data["X"] * data["y"][:, None], axis=0) / s2 + pm
         new, prob, accept = _draw_fixed(key, p, layout, data, q, h)
         out = dict(p)
         out.update({k: jnp.where(accept, new[k], p[k]) for k in layout.fixed})
@@ -512,7 +513,7 @@ def _joint_update(layout: FormulaLayout, data: dict, i: int):
         s2 = jnp.asarray(p["sigma"], dtype) ** 2
         low, _ = _scale_factor(p, term, dtype)
         inv_low = la.solve_lower(low, jnp.eye(low.shape[0], dtype=dtype))
-        prior_prec = inv_low.T @ inv_low                                   # Sigma^-1
+        prior_prec = jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)  # Sigma^-1 = M'M
         a = f["ZtZ"] / s2 + prior_prec                                    # (L, k, k)
         c = la.cholesky(a)
         others = _linear_without_fixed(p, data, layout, skip=i)
@@ -525,12 +526,12 @@ def _joint_update(layout: FormulaLayout, data: dict, i: int):
             prec, pm, _ = _normal_parts(layout, data["priors"], dtype)
             w = la.solve_lower(c, jnp.swapaxes(f["XtZ"], -1, -2) / s2)     # (L, k, p)
             v = la.solve_lower(c, ztr / s2)                               # (L, k)
-            q = data["XtX"] / s2 - jnp.einsum("lkp,lkq->pq", w, w) + jnp.diag(prec)
-            h = data["X"].T @ r / s2 - jnp.einsum("lkp,lk->p", w, v) + pm
+            q = data["XtX"] / s2 - jnp.sum(w[..., :, None] * w[..., None, :], axis=(0, 1)) + jnp.diag(prec)
+            h = jnp.sum(data["X"] * r[:, None], axis=0) / s2 - jnp.sum(w * v[..., None], axis=(0, 1)) + pm
             new, prob, accept = _draw_fixed(k_fixed, p, layout, data, q, h)
             b = jnp.stack([jnp.where(accept, new[k], p[k]) for k in layout.fixed]).astype(dtype)
             out.update({k: b[j] for j, k in enumerate(layout.fixed)})
-            ztr = ztr - jnp.einsum("lpk,p->lk", f["XtZ"], b)
+            ztr = ztr - jnp.sum(f["XtZ"] * b[None, :, None], axis=1)
         eps, _ = normals_and_uniforms(k_levels, num_levels * len(term.columns), 1, dtype)
         eps = eps.reshape(num_levels, len(term.columns))
         u = la.cho_solve(c, ztr / s2) + la.solve_upper(c, eps)
