@@ -128,9 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--drop-missing", action="store_true",
                    help="drop rows whose x or y is empty or NA instead of stopping")
     f.add_argument("--chains", type=_positive, default=4, help="chains (default 4)")
-    f.add_argument("--samples", type=_positive, default=20000, help="draws kept per chain (default 20000)")
-    f.add_argument("--warmup", type=_nonnegative, default=2000,
-                   help="warm-up steps that tune the sampler, then dropped (default 2000)")
+    f.add_argument("--samples", type=_positive, default=None,
+                   help="draws kept per chain (default 20000; 4000 with a formula, whose sampler mixes faster)")
+    f.add_argument("--warmup", type=_nonnegative, default=None,
+                   help="warm-up steps that tune the sampler, then dropped (default 2000; 1000 with a formula)")
     f.add_argument("--thin", type=_positive, default=1, help="keep every THIN-th draw (default 1)")
     f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     f.add_argument("--out", default=".", metavar="DIR",
@@ -533,6 +534,10 @@ def _fit(args) -> int:
     formula = args.formula_option or args.formula
     if args.formula and args.formula_option:
         raise ValueError("give the formula once: as FORMULA or as --formula")
+    if args.samples is None:
+        args.samples = 4000 if formula is not None else 20000
+    if args.warmup is None:
+        args.warmup = 1000 if formula is not None else 2000
     if formula is not None:
         return _fit_formula(args, formula)
 

@@ -326,7 +326,7 @@ def _functions(layout: FormulaLayout):
         updates += tuple(_scale_update(data, _effect_squares(layout, i, j), term.sds[j], len(term.labels))
                          for i, term in enumerate(layout.terms) if not term.correlated
                          for j in range(len(term.columns)))
-        updates += tuple(_covariance_update(layout, data, i) for i, term in enumerate(layout.terms)
+        updates += tuple(_repeated(_covariance_update(layout, data, i), 2) for i, term in enumerate(layout.terms)
                          if term.correlated and len(term.labels) > 2 * len(term.columns))
         updates += (_scale_update(data, _residual_squares(layout, data), "sigma", int(data["y"].shape[0])),)
         walk = tuple(s for t in layout.terms for s in t.sds + t.cors) + ("sigma",)
@@ -353,7 +353,8 @@ def _functions(layout: FormulaLayout):
 
         conditionals = Conditionals(logdensity, updates, walk,
                                     standardize if layout.terms else None, unstandardize if layout.terms else None)
-        return {"logdensity": logdensity, "init": init, "split": None, "conditionals": conditionals}
+        return {"logdensity": logdensity, "init": jax.jit(init, static_argnums=1), "split": None,
+                "conditionals": conditionals}
 
     return functions
 
@@ -393,6 +394,21 @@ def _scale_update(data: dict, squares, name: str, count: int):
         return out, stablemath.exp(jnp.minimum(gain, 0.0))
 
     return update
+
+
+def _repeated(update, times: int):
+    """``update`` applied ``times`` times in a loop (compiled once; its mean acceptance probability)."""
+
+    def repeated(key, p: dict):
+        def body(i, carry):
+            q, total = carry
+            q, prob = update(jax.random.fold_in(key, i), q)
+            return q, total + prob
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(p))
+        q, total = jax.lax.fori_loop(0, times, body, (p, jnp.zeros((), jnp.promote_types(dtype, jnp.float32))))
+        return q, total / times
+
+    return repeated
 
 
 def _log_prior_covariance(p: dict, term: Term, priors: dict, dtype) -> jax.Array:
