@@ -613,7 +613,7 @@ def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[
     >>> import jaxmh
     >>> m = jaxmh.model("Reaction ~ Days + (Days | Subject)", jaxmh.datasets.columns("sleepstudy"))
     >>> sorted(m.priors)[:3]
-    ['Days', 'Intercept', 'cor(Subject)']
+    ['Days', 'Intercept', 'sd(Days|Subject)']
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string like 'y ~ x + (x | g)', got {type(formula).__name__}")
