@@ -23,6 +23,15 @@ TUTORIAL_MODELS = (pooled, unpooled, hierarchical)
 TUTORIAL_STEP_SIZES = {"pooled": 0.1, "unpooled": 0.125, "hierarchical": 0.1}
 
 
+def _cell(value: float | None, width: int, truth: bool) -> str:
+    """A table cell: the number, or (with a truth) ``-`` where the model has no such parameter."""
+    if truth and (value is None or not np.isfinite(value)):
+        return f"{'-':>{width}}"
+    if value is None:
+        value = float("nan")
+    return f"{value:>{width}.3f}"
+
+
 class ModelFit(NamedTuple):
     """One model's fit: summary numbers, posterior means and the full result.
 
@@ -74,13 +83,14 @@ class Comparison(NamedTuple):
                 + f"{'mean sigma':>12}{'min ESS':>9}{'max R-hat':>11}{'seconds':>9}")
         lines = [head, "-" * len(head)]
         failed = False
+        truth = any(f.rmse for f in self.fits)   # scored against a truth at all (else every cell is nan)
         for f in self.fits:
             bad = not self.converged(f)
             failed |= bad
             errors = f.rmse if f.rmse is not None else {"alpha": f.rmse_alpha, "beta": f.rmse_beta}
             lines.append(
                 f"{f.model:<{width}}{f.acceptance_rate:>8.3f}"
-                + "".join(f"{errors.get(k, float('nan')):>{max(11, len(k) + 7)}.3f}" for k in scored)
+                + "".join(_cell(errors.get(k), max(11, len(k) + 7), truth) for k in scored)
                 + f"{f.sigma_mean:>12.3f}{f.min_ess_bulk:>9.0f}{f.max_rhat:>11.3f}{f.seconds:>9.2f}"
                 + ("  !" if bad else "")
             )
@@ -89,6 +99,9 @@ class Comparison(NamedTuple):
                 f"! not converged: max R-hat > {RHAT_THRESHOLD} or min bulk ESS < {ESS_PER_CHAIN} per chain"
                 " -- its estimates (and RMSEs) are not yet trustworthy"
             )
+        if truth and any(_cell(e, 1, truth).strip() == "-" for f in self.fits for e in
+                         [(f.rmse if f.rmse is not None else {}).get(k) for k in scored]):
+            lines.append("- the model has no parameter of that name (its parameters are not the truth's)")
         return "\n".join(lines)
 
     @staticmethod
