@@ -458,9 +458,25 @@ def _formula_priors(specs: Sequence[str]) -> dict:
         if name in out:
             raise ValueError(f"--prior {name} is given twice")
         try:
-            out[name] = priors.parse(text)
+            prior = priors.parse(text)
         except ValueError as err:
             raise ValueError(f"--prior {name}: {err}") from None
+        shown = f"--prior {name}={text.strip()}"
+        if name == "cor" or name.startswith("cor("):
+            if not isinstance(prior, priors.LKJ):
+                raise ValueError(f"{shown}: {name} is a correlation matrix and takes lkj(eta), e.g. --prior "
+                                 f"'{name}=lkj(2)'; got {priors.text(prior)}")
+        elif isinstance(prior, priors.LKJ):
+            raise ValueError(f"{shown}: lkj(eta) is the prior of a correlation matrix (cor or cor(GROUP)); "
+                             f"{name} takes a prior on a number")
+        elif name in ("sigma", "sd") or name.startswith("sd("):
+            try:
+                priors.check(prior, name, scale=True)
+            except ValueError:
+                raise ValueError(f"{shown}: {name} is a scale (> 0) and needs a prior on the positive half-line: "
+                                 "half_normal(scale), half_cauchy(scale), half_student_t(df, scale), "
+                                 "exponential(rate) or uniform(low, high) with low >= 0") from None
+        out[name] = prior
     return out
 
 
@@ -482,10 +498,20 @@ def _fit_formula(args, formula: str) -> int:
         factors.setdefault(t.factor, t)
     levels = "; ".join(f"{name}: {len(t.labels)} levels" for name, t in factors.items())
     print(f"data: {source}: {layout.num_rows} rows" + (f"; {levels}" if levels else ""))
+    if layout.dropped:
+        print(f"dropped {layout.dropped} {'row' if layout.dropped == 1 else 'rows'} with missing values in the "
+              "columns the formula uses (--drop-missing)")
     print(f"formula: {layout.formula}")
     print(f"family: {layout.family}")
     chosen = m.data["priors"]
-    print("priors: " + "; ".join(f"{k} ~ {v}" + (" (given)" if k in given else "") for k, v in chosen.items())
+
+    def class_of(k: str) -> str:
+        if k in layout.fixed:
+            return "Intercept" if k == "Intercept" else "b"
+        return "sd" if k.startswith("sd(") else "cor" if k.startswith("cor(") else k
+
+    print("priors: " + "; ".join(f"{k} ~ {v}" + (" (given)" if k in given or class_of(k) in given else "")
+                                 for k, v in chosen.items())
           + ("" if given else " (defaults scaled to the data: docs/formulas.md)"))
     method = args.method or methods.default(m)
     print(f"sampler: {_sampler(method)}, {args.chains} chains x ({args.warmup} warm-up + "

@@ -89,6 +89,7 @@ class FormulaLayout(NamedTuple):
     terms: tuple              # Term per bar term
     response: str
     num_rows: int
+    dropped: int = 0          # rows left out for a missing value (drop_missing=True)
 
     @property
     def coords(self) -> dict:
@@ -138,7 +139,8 @@ def _layout(d: Design, formula: str, family: str) -> FormulaLayout:
             if f.correlated else ()
         terms.append(Term(f.name, cols, tuple(f.labels), effects, tuple(f"sd({t}|{f.name})" for t in cols),
                           cors, bool(f.correlated) and len(cols) > 1))
-    layout = FormulaLayout(formula, family, tuple(d.fixed_names), tuple(terms), d.response, int(d.num_rows))
+    layout = FormulaLayout(formula, family, tuple(d.fixed_names), tuple(terms), d.response, int(d.num_rows),
+                           int(d.dropped))
     names = list(layout.fixed) + [n for t in terms for n in t.effects + t.sds + t.cors] + ["sigma"]
     if len(set(names)) != len(names) or "interweave" in names:
         clash = sorted({n for n in names if names.count(n) > 1} | ({"interweave"} & set(names)))
@@ -148,6 +150,9 @@ def _layout(d: Design, formula: str, family: str) -> FormulaLayout:
 
 def _resolve_priors(layout: FormulaLayout, defaults: dict, given: Mapping[str, Any] | None) -> dict:
     """Each parameter's prior (``cor(GROUP)`` keys for LKJ), the most specific given name winning."""
+    if given is not None and not isinstance(given, Mapping):
+        raise TypeError(f"priors must be a dict {{class or parameter: prior}}, e.g. {{'sigma': "
+                        f"jaxmh.priors.HalfNormal(5)}}, got {type(given).__name__}")
     given = dict(given or {})
     coef = [k for k in layout.fixed if k != "Intercept"]
     sds = [s for t in layout.terms for s in t.sds]
@@ -328,6 +333,7 @@ def _functions(layout: FormulaLayout):
                          for j in range(len(term.columns)))
         updates += tuple(_repeated(_covariance_update(layout, data, i), 2) for i, term in enumerate(layout.terms)
                          if term.correlated and len(term.labels) > 2 * len(term.columns))
+        updates += tuple(_noncentred_scale_update(layout, data, i) for i in range(len(layout.terms)))
         updates += (_scale_update(data, _residual_squares(layout, data), "sigma", int(data["y"].shape[0])),)
         walk = tuple(s for t in layout.terms for s in t.sds + t.cors) + ("sigma",)
 
@@ -409,6 +415,42 @@ def _repeated(update, times: int):
         return q, total / times
 
     return repeated
+
+
+def _noncentred_scale_update(layout: FormulaLayout, data: dict, i: int):
+    """A term's sds with its standardised effects ``v = u / sd`` held fixed (the non-centred half of an
+    interweaving, Yu & Meng 2011).  Given ``v`` the linear predictor is linear in the sds, ``sum_j sd_j
+    Z_ij v[g(i), j]``, so their likelihood part is Gaussian: a draw from it, independent of the current
+    value, is accepted with the ratio of the sds' prior densities (and rejected if an sd is negative).
+    With little data per level, where the centred updates crawl (the funnel), this one moves freely."""
+    term, f = layout.terms[i], data["factors"][i]
+    k = len(term.columns)
+
+    def update(key, p: dict):
+        dtype = data["y"].dtype
+        priors = data["priors"]
+        sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
+        v = _effects(p, term).astype(dtype) / sd                         # (L, k)
+        w = f["Z"] * v[f["index"]]                                        # (n, k): the sds' covariates
+        r = data["y"] - _linear(p, data, layout, skip=i)
+        s2 = jnp.asarray(p["sigma"], dtype) ** 2
+        q = jnp.sum(w[:, :, None] * w[:, None, :], axis=0) / s2          # (k, k)
+        h = jnp.sum(w * r[:, None], axis=0) / s2
+        low = la.cholesky(q)
+        eps, u = normals_and_uniforms(key, k, 1, dtype)
+        new_sd = la.cho_solve(low, h) + la.solve_upper(low, eps)
+        gain = sum(jnp.asarray(priors[s].logpdf(new_sd[j]), dtype) - jnp.asarray(priors[s].logpdf(sd[j]), dtype)
+                   for j, s in enumerate(term.sds))
+        ok = jnp.all(new_sd > 0) & jnp.all(jnp.isfinite(new_sd)) & jnp.isfinite(gain)
+        gain = jnp.where(ok, gain, -jnp.inf)
+        accept = stablemath.log(u[0]) < gain
+        out = dict(p)
+        for j, (s, e) in enumerate(zip(term.sds, term.effects)):
+            out[s] = jnp.where(accept, new_sd[j], p[s]).astype(jnp.result_type(p[s]))
+            out[e] = jnp.where(accept, v[:, j] * new_sd[j], p[e]).astype(jnp.result_type(p[e]))
+        return out, stablemath.exp(jnp.minimum(gain, 0.0))
+
+    return update
 
 
 def _log_prior_covariance(p: dict, term: Term, priors: dict, dtype) -> jax.Array:
