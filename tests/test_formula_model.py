@@ -112,7 +112,7 @@ def test_gibbs_kernel_rebuilt_from_step_size_continues_the_fit():
     data, _ = _simulate_correlated(1, 12, 5)
     m = jaxmh.model("y ~ x + (1 + x | g)", data)
     first = jaxmh.fit(jax.random.key(0), m, num_samples=50, num_warmup=100)
-    assert set(first.step_size) >= {"sigma", "sd(Intercept|g)", "cor(Intercept,x|g)", "interweave"}
+    assert set(first.step_size) == {"cor(Intercept,x|g)", "interweave"}  # sds and sigma have updates of their own
     kernel = jaxmh.kernels.gibbs(m.conditionals, first.step_size)
     a = jaxmh.sample(jax.random.split(jax.random.key(9), 3)[2], kernel, first.final_state, num_samples=40)
     b = jaxmh.fit(jax.random.key(9), m, init=first, num_samples=40)

@@ -221,7 +221,9 @@ class _Acceptance:
     num_updates: int
 
     def __call__(self, info: GibbsInfo) -> jax.Array:
-        return info.acceptance_prob[self.num_updates:]
+        tuned = info.acceptance_prob[self.num_updates:]
+        # no random walk (every parameter has an update of its own): nothing to tune
+        return tuned if tuned.shape[0] else jnp.ones((1,), info.acceptance_prob.dtype)
 
 
 def adaptation(target: Conditionals, position: dict, num_steps: int) -> ScaleAdaptation:

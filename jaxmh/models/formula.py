@@ -335,7 +335,11 @@ def _functions(layout: FormulaLayout):
                          if term.correlated and len(term.labels) > 2 * len(term.columns))
         updates += tuple(_noncentred_scale_update(layout, data, i) for i in range(len(layout.terms)))
         updates += (_scale_update(data, _residual_squares(layout, data), "sigma", int(data["y"].shape[0])),)
-        walk = tuple(s for t in layout.terms for s in t.sds + t.cors) + ("sigma",)
+        # sigma and every sd have exact-or-corrected updates of their own (above); the random walk and its
+        # interweaving move the correlations (and the sds of correlated terms too small for the inverse
+        # Wishart proposal)
+        walk = tuple(s for t in layout.terms for s in
+                     (t.sds if t.correlated and len(t.labels) <= 2 * len(t.columns) else ()) + t.cors)
 
         def standardize(p: dict) -> tuple[dict, jax.Array]:
             z, logdet = {}, 0.0
@@ -358,7 +362,7 @@ def _functions(layout: FormulaLayout):
             return out
 
         conditionals = Conditionals(logdensity, updates, walk,
-                                    standardize if layout.terms else None, unstandardize if layout.terms else None)
+                                    standardize if walk else None, unstandardize if walk else None)
         return {"logdensity": logdensity, "init": jax.jit(init, static_argnums=1), "split": None,
                 "conditionals": conditionals}
 
