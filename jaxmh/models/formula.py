@@ -35,9 +35,10 @@ class               default prior
 An ``s`` of 0 counts as 1.  The sampler (:mod:`jaxmh.kernels.gibbs`) draws
 the fixed effects and each factor's effects of every level jointly and exactly
 from their Gaussian full conditional (batched small Cholesky solves; a
-Metropolis-Hastings correction for non-normal priors on coefficients), and
-moves the sds, correlations and ``sigma`` by a tuned random walk with
-interweaving.
+Metropolis-Hastings correction for non-normal priors on coefficients), the
+scales from their likelihood parts given the effects and given the
+standardised effects (prior-ratio corrections), and the correlations by a
+tuned random walk with interweaving (docs/formulas.md).
 """
 
 from __future__ import annotations
