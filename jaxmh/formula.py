@@ -223,7 +223,13 @@ class _Parser:
 
     def found(self) -> str:
         t = self.tok
-        return "the end of the formula" if t.kind == "end" else repr(t.value)
+        if t.kind == "end":
+            return "the end of the formula"
+        before = self.tokens[self.i - 1] if self.i > 0 else None
+        if t.kind == "name" and before is not None and before.kind == "name":
+            # two names in a row: most likely a column name with a space
+            return f"{t.value!r} (a column name with spaces goes in backquotes: `{before.value} {t.value}`)"
+        return repr(t.value)
 
     def advance(self) -> _Token:
         t = self.tokens[self.i]

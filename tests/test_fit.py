@@ -115,4 +115,4 @@ def test_compare_with_the_blocked_method(seed_r):
         assert f.max_rhat <= RHAT_THRESHOLD and f.min_ess_bulk >= ESS_PER_CHAIN * 4
     assert fits["hierarchical"].rmse_alpha < fits["unpooled"].rmse_alpha
     with pytest.raises(ValueError, match="method"):
-        jaxmh.compare(jax.random.key(0), data, truth, method="gibbs")
+        jaxmh.compare(jax.random.key(0), data, truth, method="hmc")

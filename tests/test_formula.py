@@ -154,3 +154,11 @@ def test_syntax_errors_point_at_the_problem(text, position, words):
 def test_not_a_string():
     with pytest.raises(TypeError):
         parse(3)
+
+
+def test_a_name_with_a_space_gets_the_backquote_hint():
+    with pytest.raises(FormulaError, match=r"found 'score' \(a column name with spaces goes in backquotes: "
+                                           r"`test score`\) at position 5"):
+        parse("test score ~ x")
+    with pytest.raises(FormulaError, match="`study hours`"):
+        parse("y ~ study hours + (1 | g)")

@@ -161,3 +161,23 @@ def test_prior_by_class_and_by_name():
     assert chosen["sd(Intercept|Subject)"] == HalfNormal(50)
     assert chosen["sd(Days|Subject)"] == HalfNormal(10)
     assert chosen["cor(Subject)"] == LKJ(2.0)
+
+
+def test_compare_study_and_plots_take_a_formula_builder():
+    """A formula model is a model like the bundled ones: compare scores what the truth names (sigma), study
+    batches it over simulated datasets, the plots read its parameter names."""
+    builder = lambda d: jaxmh.model("y ~ x + (x || i)", d)  # noqa: E731
+    data, truth = jaxmh.data.simulate(jax.random.key(0), num_groups=12, group_size=5)
+    c = jaxmh.compare(jax.random.key(1), data, truth, models=(jaxmh.models.hierarchical, builder),
+                      num_samples=200, num_warmup=200)
+    formula_fit = c.fits[1]
+    assert formula_fit.model == "y ~ 1 + x + (1 + x || i)"
+    assert set(formula_fit.rmse) == {"sigma"} and np.isfinite(formula_fit.rmse["sigma"])
+    table = c.table()
+    assert "the model has no parameter of that name" in table
+    s = jaxmh.study(jax.random.key(2), 2, models=(builder,), num_samples=100, num_warmup=100, num_groups=12,
+                    group_size=5)
+    assert np.all(np.isfinite(s["y ~ 1 + x + (1 + x || i)"].rmse["sigma"]))
+    r = jaxmh.fit(jax.random.key(3), builder(data), num_samples=100, num_warmup=100)
+    fig = jaxmh.plots.trace(r, ["sd(Intercept|i)", "Intercept"])
+    assert len(fig.axes) >= 2

@@ -3,15 +3,15 @@
 One transition:
 
 1. **Conditional updates**, in turn: each is a pure ``update(key, position) ->
-   (position, acceptance_prob)`` that leaves the target invariant -- an exact
-   draw from a full conditional (acceptance 1), or a Metropolis-Hastings step
-   with a proposal built from one (its acceptance probability).  A formula
-   model with a Gaussian likelihood provides one per grouping factor: the
-   fixed effects and that factor's effects of every level, drawn jointly (see
-   :mod:`jaxmh.models.formula`).
-2. **Random walk**: the remaining parameters (``walk_names``: group-level sds,
-   correlations, the residual sd) get one joint Gaussian proposal accepted with
-   the full log-density.
+   (position, acceptance_prob, accepted)`` that leaves the target invariant --
+   an exact draw from a full conditional (probability 1), or a
+   Metropolis-Hastings step with a proposal built from one.  A formula model
+   with a Gaussian likelihood provides, per bar term, the fixed effects and
+   that term's effects of every level drawn jointly, and updates of its scales
+   (see :mod:`jaxmh.models.formula`).
+2. **Random walk**: the remaining parameters (``walk_names``; in a formula
+   model, the correlations) get one joint Gaussian proposal accepted with the
+   full log-density.
 3. **Interweaving** (when the target can standardise): the walk parameters move
    again with the standardised group effects held fixed (Yu & Meng 2011), so
    the group-level sds mix whether the data say much or little about each level.
@@ -52,8 +52,9 @@ class Conditionals(NamedTuple):
     logdensity
         ``p -> ()``: the full log-density.
     updates
-        Tuple of ``update(key, p) -> (p, acceptance_prob)``, each leaving the
-        target invariant (exact conditional draws, or Metropolis-Hastings steps).
+        Tuple of ``update(key, p) -> (p, acceptance_prob, accepted)``, each
+        leaving the target invariant (exact conditional draws: probability 1
+        and ``True``; or Metropolis-Hastings steps).
     walk_names
         The parameters moved by the joint random walk (every other leaf must be
         moved by an update).
@@ -121,10 +122,9 @@ def _step(key: jax.Array, state: GibbsState, target: Conditionals, step_size: di
     keys = jax.random.split(key, len(target.updates) + 1)
     probs, accepts = [], []
     for k_update, update in zip(keys[:-1], target.updates):
-        position, prob = update(k_update, position)
-        prob = jnp.asarray(prob, dtype)
-        probs.append(prob[None])
-        accepts.append((prob > 0)[None])
+        position, prob, accepted = update(k_update, position)
+        probs.append(jnp.asarray(prob, dtype)[None])
+        accepts.append(jnp.asarray(accepted, bool)[None])
     current = jnp.asarray(target.logdensity(position), dtype)
     d = _walk_size(position, names)
     if d:

@@ -402,7 +402,7 @@ def _scale_update(data: dict, squares, name: str, count: int):
         accept = stablemath.log(u[0]) < gain
         out = dict(p)
         out[name] = jnp.where(accept, new, p[name])
-        return out, stablemath.exp(jnp.minimum(gain, 0.0))
+        return out, stablemath.exp(jnp.minimum(gain, 0.0)), accept
 
     return update
 
@@ -412,12 +412,12 @@ def _repeated(update, times: int):
 
     def repeated(key, p: dict):
         def body(i, carry):
-            q, total = carry
-            q, prob = update(jax.random.fold_in(key, i), q)
-            return q, total + prob
-        dtype = jnp.result_type(*jax.tree_util.tree_leaves(p))
-        q, total = jax.lax.fori_loop(0, times, body, (p, jnp.zeros((), jnp.promote_types(dtype, jnp.float32))))
-        return q, total / times
+            q, total, moved = carry
+            q, prob, accept = update(jax.random.fold_in(key, i), q)
+            return q, total + prob, moved | accept
+        dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(p)), jnp.float32)
+        q, total, moved = jax.lax.fori_loop(0, times, body, (p, jnp.zeros((), dtype), jnp.zeros((), bool)))
+        return q, total / times, moved
 
     return repeated
 
@@ -453,7 +453,7 @@ def _noncentred_scale_update(layout: FormulaLayout, data: dict, i: int):
         for j, (s, e) in enumerate(zip(term.sds, term.effects)):
             out[s] = jnp.where(accept, new_sd[j], p[s]).astype(jnp.result_type(p[s]))
             out[e] = jnp.where(accept, v[:, j] * new_sd[j], p[e]).astype(jnp.result_type(p[e]))
-        return out, stablemath.exp(jnp.minimum(gain, 0.0))
+        return out, stablemath.exp(jnp.minimum(gain, 0.0)), accept
 
     return update
 
@@ -495,7 +495,7 @@ def _covariance_update(layout: FormulaLayout, data: dict, i: int):
         bartlett = jnp.stack([jnp.stack(r) for r in rows])                 # lower triangular A
         inv_a = la.solve_lower(bartlett, jnp.eye(k, dtype=dtype))
         g = jnp.sum(root[:, :, None] * inv_a.T[None, :, :], axis=1)        # R A^-T
-        sigma = jnp.sum(g[:, None, :] * g[None, :, :], axis=-1)                                                   # ~ inverse Wishart(dof, S)
+        sigma = jnp.sum(g[:, None, :] * g[None, :, :], axis=-1)          # ~ inverse Wishart(dof, S)
         sd = jnp.sqrt(jnp.diagonal(sigma))
         new = dict(p)
         new.update({s: sd[j] for j, s in enumerate(term.sds)})
@@ -509,7 +509,7 @@ def _covariance_update(layout: FormulaLayout, data: dict, i: int):
         accept = stablemath.log(uniform[0]) < gain
         out = {key_: jnp.where(accept, new[key_], v) if key_ in new and key_ in term.sds + term.cors else v
                for key_, v in p.items()}
-        return out, stablemath.exp(jnp.minimum(gain, 0.0))
+        return out, stablemath.exp(jnp.minimum(gain, 0.0)), accept
 
     return update
 
@@ -559,7 +559,7 @@ def _fixed_update(layout: FormulaLayout, data: dict):
         new, prob, accept = _draw_fixed(key, p, layout, data, q, h)
         out = dict(p)
         out.update({k: jnp.where(accept, new[k], p[k]) for k in layout.fixed})
-        return out, prob
+        return out, prob, accept
 
     return update
 
@@ -599,7 +599,7 @@ def _joint_update(layout: FormulaLayout, data: dict, i: int):
         eps = eps.reshape(num_levels, len(term.columns))
         u = la.cho_solve(c, ztr / s2) + la.solve_upper(c, eps)
         out.update({e: u[:, j] for j, e in enumerate(term.effects)})
-        return out, prob
+        return out, prob, accept
 
     return update
 
