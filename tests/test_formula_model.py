@@ -68,9 +68,9 @@ def test_names_rows_and_arviz_coordinates():
 
 def test_chain_c_is_the_same_with_3_and_8_chains():
     """Chain c's random numbers do not depend on the chain count (the updates use jaxmh.stablemath and a
-    batch-independent gamma sampler).  The draws agree to rounding, not always to the bit: on CPUs with
-    fused multiply-add, XLA contracts ``a * b + c`` only in loops wide enough to vectorise, which the
-    chain count decides (docs/formulas.md)."""
+    batch-independent gamma sampler).  The draws agree to rounding, not always to the bit: XLA decides per
+    compilation where ``a * b + c`` becomes a fused multiply-add, and the programs for 3 and 8 chains are
+    different compilations (docs/design.md)."""
     cols = jaxmh.datasets.columns("penicillin")
     m = jaxmh.model("diameter ~ 1 + (1 | plate) + (1 | sample)", cols)
     few = jaxmh.fit(jax.random.key(5), m, num_chains=3, num_samples=10, num_warmup=20)
