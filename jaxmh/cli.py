@@ -316,6 +316,10 @@ def _compare(args) -> int:
             num_samples=args.samples, num_warmup=args.warmup, method=args.method, priors=scheme,
         )
     print(result.table())
+    other = [f"{f.model}: {_sampler(f.method)}" for f in result.fits if f.method not in (None, args.method)]
+    if other:  # the method does not apply to these models: they ran with their own default
+        print(f"({args.method} does not apply to every model; these ran with their default sampler: "
+              + "; ".join(other) + ")")
     if args.method == "rwm" and not all(result.converged(f) for f in result.fits):
         print("(the tutorial's sampler uses one untuned proposal sd for every parameter; "
               "--method blocked tunes the sampler to the data)")

@@ -241,3 +241,10 @@ def test_tutorial_example_runs_at_reduced_size(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "RMSE alpha" in out
     assert "priors: the tutorial's" in out                               # it says which priors it uses
+
+
+def test_compare_says_when_the_method_does_not_apply_to_a_model(capsys):
+    code, out, _ = run(capsys, ["compare", "--models", "pooled", "--method", "gibbs", "--samples", "50",
+                                "--warmup", "50", "--no-plot"])
+    assert code == 0
+    assert "(gibbs does not apply to every model; these ran with their default sampler: pooled: adaptive" in out
