@@ -253,5 +253,8 @@ def fit(
         out = out._replace(states=out.states._replace(position=unravel(out.states.position)),
                            params=unravel(out.params))
     result = assemble(out, num_chains, num_samples, store, step_size=devices.unpad(out.params, num_chains))
+    order = getattr(getattr(model, "layout", None), "names", None)   # the model's display order, if it has one
+    if order is not None and isinstance(result.draws, dict) and set(order) == set(result.draws):
+        result = result._replace(draws={k: result.draws[k] for k in order})
     return result._replace(prior_bounds=prior_checks.model_bounds(model), method=chosen.name,
                            coords=getattr(model, "coords", None))

@@ -93,6 +93,13 @@ class FormulaLayout(NamedTuple):
     dropped: int = 0          # rows left out for a missing value (drop_missing=True)
 
     @property
+    def names(self) -> tuple:
+        """Every parameter, in the order summaries list them: fixed effects, sds, correlations, sigma,
+        then the group-level effects."""
+        return (self.fixed + tuple(s for t in self.terms for s in t.sds) + tuple(c for t in self.terms for c in t.cors)
+                + ("sigma",) + tuple(e for t in self.terms for e in t.effects))
+
+    @property
     def coords(self) -> dict:
         """``{group-level leaf: level labels}``."""
         return {e: t.labels for t in self.terms for e in t.effects}
