@@ -81,3 +81,23 @@ def per_chain(step_size: PyTree, position: PyTree, num_chains: int, dtype: Any =
         return jnp.broadcast_to(jnp.asarray(s, dtype), (num_chains,) + jnp.shape(p))
 
     return jax.tree_util.tree_unflatten(treedef, [one(s, p) for s, p in zip(leaf_scales(step_size, position), leaves)])
+
+
+def move(position: dict, names, step_size: dict, z: jax.Array) -> dict:
+    """Add ``step_size[k] * noise`` to each leaf named in ``names`` (noise sliced from ``z`` in that order)."""
+    out = dict(position)
+    offset = 0
+    for k in names:
+        leaf = position[k]
+        size = int(np.prod(jnp.shape(leaf)))
+        noise = z[offset:offset + size].reshape(jnp.shape(leaf))
+        out[k] = leaf + (jnp.asarray(step_size[k], noise.dtype) * noise).astype(jnp.result_type(leaf))
+        offset += size
+    return out
+
+
+def without(step_size: Any, key: str) -> tuple:
+    """``(step_size without its entry key, that entry or None)``: a kernel's sds and its second move's."""
+    if isinstance(step_size, dict) and key in step_size:
+        return {k: v for k, v in step_size.items() if k != key}, step_size[key]
+    return step_size, None

@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import os
 import sys
-from typing import Sequence
+from typing import Mapping, Sequence
 
 __all__ = ["main"]
 
@@ -386,21 +386,28 @@ def _fit_priors(model: str, specs: Sequence[str]) -> dict:
 
     allowed, out = tuple(default_priors.ROLES[model]), {}
     for spec in specs:
-        name, sep, text = spec.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. --prior 'sigma=half-normal(1)'")
+        name, text, prior = _prior_spec(spec, out, "--prior 'sigma=half-normal(1)'")
         if name not in allowed:
             raise ValueError(f"--prior {name}: the {model} model has no parameter {name!r} with a prior; "
                              f"it has {', '.join(allowed)}")
-        if name in out:
-            raise ValueError(f"--prior {name} is given twice")
-        try:
-            prior = priors.parse(text)
-        except ValueError as err:
-            raise ValueError(f"--prior {name}: {err}") from None
         out[name] = priors.check(prior, f"--prior {name}", scale=default_priors.is_scale(model, name))
     return out
+
+
+def _prior_spec(spec: str, seen: Mapping, example: str) -> tuple:
+    """``(name, text, prior)`` of one ``--prior NAME=PRIOR`` (``seen``: the names given before it)."""
+    from jaxmh import priors
+
+    name, sep, text = spec.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. {example}")
+    if name in seen:
+        raise ValueError(f"--prior {name} is given twice")
+    try:
+        return name, text, priors.parse(text)
+    except ValueError as err:
+        raise ValueError(f"--prior {name}: {err}") from None
 
 
 def _identified(data) -> dict:
@@ -454,17 +461,7 @@ def _formula_priors(specs: Sequence[str]) -> dict:
 
     out = {}
     for spec in specs:
-        name, sep, text = spec.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValueError(f"--prior {spec!r}: expected NAME=PRIOR, e.g. --prior 'sigma=half_normal(50)' or "
-                             "--prior 'cor=lkj(2)'")
-        if name in out:
-            raise ValueError(f"--prior {name} is given twice")
-        try:
-            prior = priors.parse(text)
-        except ValueError as err:
-            raise ValueError(f"--prior {name}: {err}") from None
+        name, text, prior = _prior_spec(spec, out, "--prior 'sigma=half_normal(50)' or --prior 'cor=lkj(2)'")
         shown = f"--prior {name}={text.strip()}"
         if name == "cor" or name.startswith("cor("):
             if not isinstance(prior, priors.LKJ):

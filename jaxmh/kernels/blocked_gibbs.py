@@ -89,25 +89,8 @@ def init(position: PyTree, target: Conditionals) -> GibbsState:
     return GibbsState(position, jnp.asarray(target.logdensity(position)))
 
 
-def _parts(step_size: dict) -> tuple[dict, dict | None]:
-    if isinstance(step_size, dict) and INTERWEAVE in step_size:
-        return {k: v for k, v in step_size.items() if k != INTERWEAVE}, step_size[INTERWEAVE]
-    return step_size, None
-
-
 def _walk_size(position: dict, names: tuple) -> int:
     return sum(int(np.prod(np.shape(position[k]))) for k in names)
-
-
-def _move(position: dict, names: tuple, step_size: dict, z: jax.Array) -> dict:
-    out, offset = dict(position), 0
-    for k in names:
-        leaf = position[k]
-        size = int(np.prod(jnp.shape(leaf)))
-        noise = z[offset:offset + size].reshape(jnp.shape(leaf))
-        out[k] = leaf + (jnp.asarray(step_size[k], noise.dtype) * noise).astype(jnp.result_type(leaf))
-        offset += size
-    return out
 
 
 def _interweaves(target: Conditionals, position: dict) -> bool:
@@ -115,7 +98,7 @@ def _interweaves(target: Conditionals, position: dict) -> bool:
 
 
 def _step(key: jax.Array, state: GibbsState, target: Conditionals, step_size: dict):
-    sizes, interweave = _parts(step_size)
+    sizes, interweave = _stepsize.without(step_size, INTERWEAVE)
     position = state.position
     names = tuple(target.walk_names)
     dtype = jnp.promote_types(jnp.result_type(state.logdensity), jnp.float32)
@@ -129,7 +112,7 @@ def _step(key: jax.Array, state: GibbsState, target: Conditionals, step_size: di
     d = _walk_size(position, names)
     if d:
         z, u = normals_and_uniforms(keys[-1], 2 * d, 2, dtype)
-        proposal = _move(position, names, sizes, z[:d])
+        proposal = _stepsize.move(position, names, sizes, z[:d])
         new = jnp.asarray(target.logdensity(proposal), dtype)
         delta = jnp.where(jnp.isfinite(new), new - current, -jnp.inf)
         accept = stablemath.log(u[0]) < delta
@@ -139,7 +122,7 @@ def _step(key: jax.Array, state: GibbsState, target: Conditionals, step_size: di
         accepts.append(accept[None])
         if _interweaves(target, position):
             zs, logdet = target.standardize(position)
-            moved = _move(position, names, sizes if interweave is None else interweave, z[d:])
+            moved = _stepsize.move(position, names, sizes if interweave is None else interweave, z[d:])
             proposal = {**moved, **target.unstandardize(zs, moved)}
             logdet_new = target.standardize(proposal)[1]
             new = jnp.asarray(target.logdensity(proposal), dtype)
@@ -182,7 +165,7 @@ def _check(target: Conditionals, step_size: Any, position: dict, num_chains: int
     _check_position(target, position)
     if not isinstance(step_size, dict):
         step_size = {k: step_size for k in target.walk_names}
-    sizes, interweave = _parts(step_size)
+    sizes, interweave = _stepsize.without(step_size, INTERWEAVE)
     _stepsize.check(sizes, _walk(target, position), "step_size", num_chains)
     if interweave is not None:
         _stepsize.check(interweave, _walk(target, position), "step_size['interweave']", num_chains)
@@ -193,7 +176,7 @@ def _as_dict(step_size: Any, names: tuple) -> dict:
 
 
 def _per_chain(step_size: dict, position: dict, num_chains: int) -> dict:
-    sizes, interweave = _parts(step_size)
+    sizes, interweave = _stepsize.without(step_size, INTERWEAVE)
     dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(position)), jnp.float32)
     walk = {k: position[k] for k in sizes}
     out = _stepsize.per_chain(sizes, walk, num_chains, dtype)

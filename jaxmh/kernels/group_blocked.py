@@ -95,19 +95,6 @@ def _leaf_sizes(position: dict, names) -> list[int]:
     return [int(np.prod(jnp.shape(position[k]))) for k in names]
 
 
-def _move(position: dict, names, step_size: dict, z: jax.Array) -> dict:
-    """Add ``step_size[k] * noise`` to each leaf named in ``names`` (noise sliced from ``z``)."""
-    out = dict(position)
-    offset = 0
-    for k in names:
-        leaf = position[k]
-        size = int(np.prod(jnp.shape(leaf)))
-        noise = z[offset:offset + size].reshape(jnp.shape(leaf))
-        out[k] = leaf + (jnp.asarray(step_size[k], noise.dtype) * noise).astype(jnp.result_type(leaf))
-        offset += size
-    return out
-
-
 def _by_group(mask: jax.Array, leaf: jax.Array) -> jax.Array:
     """Broadcast a (G,) mask over a (G, ...) leaf."""
     return mask.reshape(mask.shape + (1,) * (jnp.ndim(leaf) - 1))
@@ -132,7 +119,7 @@ def build_kernel() -> Callable:
         z_nc = z[n_group + n_global:]
 
         # 1. all groups at once, each accepted on its own terms
-        proposal = _move(position, group_names, step_size, z[:n_group])
+        proposal = _stepsize.move(position, group_names, step_size, z[:n_group])
         g_prop = jnp.asarray(split.group_logdensity(proposal), dtype)
         delta_g = jnp.where(jnp.isfinite(g_prop), g_prop - state.group_logdensity, -jnp.inf)
         accept_g = stablemath.log(u[:num_groups]) < delta_g
@@ -146,7 +133,7 @@ def build_kernel() -> Callable:
 
         # 2. the global parameters jointly, with the full log-density
         if global_names:
-            proposal = _move(position, global_names, step_size, z[n_group:])
+            proposal = _stepsize.move(position, global_names, step_size, z[n_group:])
             g_new = jnp.asarray(split.group_logdensity(proposal), dtype)
             h_new = jnp.asarray(split.global_logdensity(proposal), dtype)
             total_new = h_new + jnp.sum(g_new)
@@ -165,7 +152,7 @@ def build_kernel() -> Callable:
         if global_names and split.standardize is not None:
             z, logdet = split.standardize(position)
             nc_size = step_size if interweave_step_size is None else interweave_step_size
-            moved = _move(position, global_names, nc_size, z_nc)
+            moved = _stepsize.move(position, global_names, nc_size, z_nc)
             proposal = {**moved, **split.unstandardize(z, moved)}
             logdet_new = split.standardize(proposal)[1]
             g_new = jnp.asarray(split.group_logdensity(proposal), dtype)
@@ -205,20 +192,13 @@ def _check_split(split, position: dict) -> None:
         raise ValueError(f"group parameters need one leading group axis of equal length, got {sizes}")
 
 
-def _parts(step_size: dict) -> tuple[dict, dict | None]:
-    """``step_size`` without and with its ``"interweave"`` entry."""
-    if isinstance(step_size, dict) and INTERWEAVE in step_size:
-        return {k: v for k, v in step_size.items() if k != INTERWEAVE}, step_size[INTERWEAVE]
-    return step_size, None
-
-
 def _globals(split, position: dict) -> dict:
     return {k: v for k, v in position.items() if k not in split.group_names}
 
 
 def _check(split, step_size: dict, position: dict, num_chains: int | None = None) -> None:
     _check_split(split, position)
-    sizes, interweave = _parts(step_size)
+    sizes, interweave = _stepsize.without(step_size, INTERWEAVE)
     _stepsize.check(sizes, position, "step_size", num_chains)
     if interweave is not None:
         _stepsize.check(interweave, _globals(split, position), "step_size['interweave']", num_chains)
@@ -226,7 +206,7 @@ def _check(split, step_size: dict, position: dict, num_chains: int | None = None
 
 def _per_chain(step_size: dict, position: dict, num_chains: int) -> dict:
     dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(position)), jnp.float32)
-    sizes, interweave = _parts(step_size)
+    sizes, interweave = _stepsize.without(step_size, INTERWEAVE)
     out = _stepsize.per_chain(sizes, position, num_chains, dtype)
     if interweave is not None:
         globals_ = {k: v for k, v in position.items() if k in interweave}
@@ -235,7 +215,7 @@ def _per_chain(step_size: dict, position: dict, num_chains: int) -> dict:
 
 
 def _step(key, state: BlockedState, split, step_size: dict):
-    sizes, interweave = _parts(step_size)
+    sizes, interweave = _stepsize.without(step_size, INTERWEAVE)
     return _KERNEL(key, state, split, sizes, interweave)
 
 
