@@ -117,8 +117,21 @@ def _positive(value: float, name: str) -> float:
     return value
 
 
+class _OnRealLine:
+    """What the priors of locations share: support the real line; starts at ``loc`` give or take
+    ``scale / 3``."""
+
+    support = (-math.inf, math.inf)
+
+    def start_scale(self, scale: bool = False) -> float:
+        return self.scale / 3.0
+
+    def start(self, key, shape, scale: bool = False):
+        return _location_start(key, shape, self.loc, self.scale / 3.0)
+
+
 @dataclass(frozen=True)
-class Normal:
+class Normal(_OnRealLine):
     """``N(loc, scale^2)``."""
 
     loc: float
@@ -130,14 +143,6 @@ class Normal:
 
     def logpdf(self, x):
         return logpdf.normal(x, self.loc, self.scale)
-
-    support = (-math.inf, math.inf)
-
-    def start_scale(self, scale: bool = False) -> float:
-        return self.scale / 3.0
-
-    def start(self, key, shape, scale: bool = False):
-        return _location_start(key, shape, self.loc, self.scale / 3.0)
 
     def tail(self, x: float) -> float:
         return math.erfc(abs(x - self.loc) / self.scale / math.sqrt(2.0))
@@ -267,7 +272,7 @@ class Exponential(_OnHalfLine):
 
 
 @dataclass(frozen=True)
-class StudentT:
+class StudentT(_OnRealLine):
     """Student-t with ``df`` degrees of freedom, location ``loc`` and scale ``scale``, as in Stan
     and NumPyro (``student_t(df, loc, scale)``)."""
 
@@ -284,14 +289,6 @@ class StudentT:
         ok = (self.df > 0) & (self.scale > 0)
         df, scale = jnp.where(ok, self.df, 1.0), jnp.where(ok, self.scale, 1.0)
         return jnp.where(ok, _student_t_core(x - self.loc, df, scale), -jnp.inf)
-
-    support = (-math.inf, math.inf)
-
-    def start_scale(self, scale: bool = False) -> float:
-        return self.scale / 3.0
-
-    def start(self, key, shape, scale: bool = False):
-        return _location_start(key, shape, self.loc, self.scale / 3.0)
 
     def tail(self, x: float) -> float:
         return _student_t_tail((x - self.loc) / self.scale, self.df)

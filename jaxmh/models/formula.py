@@ -255,10 +255,11 @@ def _effects(p: dict, term: Term) -> jax.Array:
     return jnp.stack([p[e] for e in term.effects], axis=-1)  # (L, k)
 
 
-def _linear(p: dict, data: dict, layout: FormulaLayout, skip: int | None = None) -> jax.Array:
+def _linear(p: dict, data: dict, layout: FormulaLayout, skip: int | None = None, fixed: bool = True) -> jax.Array:
+    """The linear predictor, without bar term ``skip`` (and without the fixed effects if not ``fixed``)."""
     X = data["X"]
     eta = jnp.zeros(X.shape[0], X.dtype)
-    if layout.fixed:
+    if fixed and layout.fixed:
         b = jnp.stack([p[k] for k in layout.fixed]).astype(X.dtype)
         eta = jnp.sum(X * b, axis=-1)
     for i, (term, f) in enumerate(zip(layout.terms, data["factors"])):
@@ -586,7 +587,7 @@ def _joint_update(layout: FormulaLayout, data: dict, i: int):
         prior_prec = jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)  # Sigma^-1 = M'M
         a = f["ZtZ"] / s2 + prior_prec                                    # (L, k, k)
         c = la.cholesky(a)
-        others = _linear_without_fixed(p, data, layout, skip=i)
+        others = _linear(p, data, layout, skip=i, fixed=False)
         r = data["y"] - others                                            # the data minus the other factors' effects
         ztr = jax.ops.segment_sum(f["Z"] * r[:, None], f["index"], num_segments=num_levels)  # (L, k)
         out = dict(p)
@@ -609,14 +610,6 @@ def _joint_update(layout: FormulaLayout, data: dict, i: int):
         return out, prob, accept
 
     return update
-
-
-def _linear_without_fixed(p: dict, data: dict, layout: FormulaLayout, skip: int) -> jax.Array:
-    eta = jnp.zeros(data["y"].shape[0], data["y"].dtype)
-    for j, (term, f) in enumerate(zip(layout.terms, data["factors"])):
-        if j != skip:
-            eta = eta + jnp.sum(f["Z"] * _effects(p, term)[f["index"]], axis=-1)
-    return eta
 
 
 def _as_columns(data: Any) -> Any:
