@@ -144,7 +144,21 @@ def test_every_bundled_model_gives_chain_c_the_same_draws_with_3_or_8_chains(nam
     model = _bundled_models()[name]()
     many = jaxmh.fit(jax.random.key(3), model, num_chains=8, num_samples=100, num_warmup=200)
     three = jaxmh.fit(jax.random.key(3), model, num_chains=3, num_samples=100, num_warmup=200)
-    _assert_trees_equal(jax.tree.map(lambda v: v[:3], many.draws), three.draws)
+    _assert_same_chains_to_rounding(jax.tree.map(lambda v: v[:3], many.draws), three.draws)
+
+
+def _assert_same_chains_to_rounding(a, b):
+    """The same chains: equal, or apart by rounding only (1e-3 posterior sd at every draw).
+
+    XLA compiles the 3- and 8-chain programs separately and may fuse a multiply-add
+    in one and not the other (docs/design.md, "Bit-stability, to rounding"); a
+    different accept/reject decision or a different random number would move a
+    chain by about a posterior sd, a thousand times this bound.
+    """
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        sd = y.reshape(-1, *y.shape[2:]).std(axis=0)
+        assert np.all(np.abs(x - y) <= 1e-3 * sd), np.max(np.abs(x - y) / sd)
 
 
 def test_chunks_compile_once(monkeypatch):
