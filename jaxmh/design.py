@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -90,6 +90,14 @@ class Design(NamedTuple):
     column_stats
         ``column_stats[name] = (mean, sd)`` of every column of ``X`` (sd with
         ``ddof=1``; 0 for a constant column or a single row).
+    extra
+        ``{role: (n,) float64}``: the values of the ``extra_columns`` asked for
+        (e.g. a binomial model's trials), on the rows used.
+    response_levels
+        For a text response (``text_response=True``): its distinct values,
+        sorted; ``y`` then holds each row's position among them.  Else ``()``.
+    row_numbers
+        ``(n,)`` the 1-based row numbers in the data of the rows used.
     """
 
     y: np.ndarray
@@ -101,6 +109,9 @@ class Design(NamedTuple):
     dropped: int
     response: str
     column_stats: dict
+    extra: dict = {}
+    response_levels: tuple = ()
+    row_numbers: np.ndarray | None = None
 
 
 def _label(v: Any) -> str:
@@ -268,7 +279,8 @@ def _used_columns(f: Formula) -> list[tuple[str, str]]:
     return list(used.items())
 
 
-def design(formula: Formula | str, data: Any, *, drop_missing: bool = False) -> Design:
+def design(formula: Formula | str, data: Any, *, drop_missing: bool = False,
+           extra_columns: Mapping[str, str] | None = None, text_response: bool = False) -> Design:
     """Build ``y``, ``X`` and the varying-effect designs of a formula on a table.
 
     Parameters
@@ -280,6 +292,13 @@ def design(formula: Formula | str, data: Any, *, drop_missing: bool = False) -> 
     drop_missing
         Drop the rows with a missing value in any column the formula uses
         (otherwise such a value is an error).
+    extra_columns
+        ``{role: column}``: numeric columns the model needs besides the
+        formula's (e.g. ``{"trials": "size"}``), checked like the formula's
+        and returned in ``Design.extra``.
+    text_response
+        Accept a text response (coded by its sorted distinct values, see
+        ``Design.response_levels``) instead of raising.
 
     Returns
     -------
@@ -306,10 +325,16 @@ def design(formula: Formula | str, data: Any, *, drop_missing: bool = False) -> 
         raise TypeError(f"formula: expected a string or a Formula, got {type(formula).__name__}")
     cols = read_columns(data)
     used = _used_columns(formula)
+    extra_columns = dict(extra_columns or {})
+    for role, name in extra_columns.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{role}: expected a column name, got {type(name).__name__}")
+        if name not in dict(used):
+            used.append((name, f"the {role}"))
     for name, where in used:
         if name not in cols.values:
             available = ", ".join(cols.names) if cols.names else "(none)"
-            place = where if where == "the response" else f"in {where}"
+            place = where if where == "the response" or name in extra_columns.values() else f"in {where}"
             raise ValueError(f"unknown column {name!r} ({place}); available columns: {available}")
     if cols.num_rows == 0:
         raise ValueError("the data have no rows")
@@ -335,10 +360,22 @@ def design(formula: Formula | str, data: Any, *, drop_missing: bool = False) -> 
     n = cols.num_rows - dropped
     coder = _Coder(cols, keep)
 
+    row_numbers = np.arange(1, cols.num_rows + 1) if keep is None else np.flatnonzero(keep) + 1
+
     # response and non-finite values
     y = coder.raw(formula.response)
+    response_levels: tuple = ()
     if y.dtype.kind != "f":
-        raise ValueError(f"the response {formula.response!r} is a factor (text values); it must be numeric")
+        if not text_response:
+            raise ValueError(f"the response {formula.response!r} is a factor (text values); it must be numeric")
+        response_levels = tuple(sorted({str(v) for v in y}))
+        y = np.searchsorted(np.asarray(response_levels), np.asarray([str(v) for v in y])).astype(np.float64)
+    extra = {}
+    for role, name in extra_columns.items():
+        v = coder.raw(name)
+        if v.dtype.kind != "f":
+            raise ValueError(f"column {name!r} (the {role}) has text values; it must be numeric")
+        extra[role] = v.astype(np.float64)
     for name, _ in used:
         v = coder.raw(name)
         if v.dtype.kind == "f":
@@ -386,4 +423,4 @@ def design(formula: Formula | str, data: Any, *, drop_missing: bool = False) -> 
             factors.append(FactorDesign(gname, index, labels, Z, tuple(nm for nm, _ in block), g.correlated))
 
     return Design(y.astype(np.float64), X, fixed_names, tuple(factors), formula, n, dropped,
-                  formula.response, stats)
+                  formula.response, stats, extra, response_levels, row_numbers)

@@ -57,6 +57,10 @@ from jaxmh._gamma import standard_gamma
 from jaxmh._threefry import normals_and_uniforms
 from jaxmh.design import Design, design
 from jaxmh.kernels.blocked_gibbs import Conditionals
+from jaxmh import families
+from jaxmh.families import Prepared
+from jaxmh.models import _formula_terms as terms
+from jaxmh.models import _glm_updates as glm
 from jaxmh.models._common import rebindable
 from jaxmh.models.base import Model
 from jaxmh.priors import Exponential, LKJ, Normal
@@ -91,13 +95,16 @@ class FormulaLayout(NamedTuple):
     response: str
     num_rows: int
     dropped: int = 0          # rows left out for a missing value (drop_missing=True)
+    note: str = ""            # how the response was read (e.g. which text value counts as 1)
+    shifts: tuple = ()        # (term, column, coefficient): shift moves (non-Gaussian families)
+    nests: tuple = ()         # (inner term, column, outer term, column): nested shift moves
 
     @property
     def names(self) -> tuple:
         """Every parameter, in the order summaries list them: fixed effects, sds, correlations, sigma,
         then the group-level effects."""
         return (self.fixed + tuple(s for t in self.terms for s in t.sds) + tuple(c for t in self.terms for c in t.cors)
-                + ("sigma",) + tuple(e for t in self.terms for e in t.effects))
+                + (("sigma",) if self.family == "gaussian" else ()) + tuple(e for t in self.terms for e in t.effects))
 
     @property
     def coords(self) -> dict:
@@ -133,6 +140,30 @@ def default_priors(d: Design) -> dict:
     return out
 
 
+def glm_default_priors(d: Design, family: str, y: np.ndarray, offset: np.ndarray) -> dict:
+    """The default priors of a logit- or log-link model (rstanarm's weakly informative scheme on the link
+    scale, see the module docstring): no ``sigma``."""
+    out = {}
+    stats = {k: (float(m), _scale(float(s))) for k, (m, s) in d.column_stats.items()}
+    others = [k for k in d.fixed_names if k != "Intercept"]
+    loc = 0.0
+    if family == "poisson":   # brms: centred on the link of the response's central value
+        loc = math.log(max(float(np.sum(y)), 0.5) / float(np.sum(np.exp(offset))))
+    for k in d.fixed_names:
+        if k == "Intercept":
+            out[k] = Normal(loc, 2.5 * math.sqrt(1.0 + sum(stats[j][0] ** 2 / stats[j][1] ** 2 for j in others)))
+        else:
+            out[k] = Normal(0.0, 2.5 / stats[k][1])
+    for f in d.factors:
+        for j, t in enumerate(f.term_names):
+            col = np.asarray(f.Z[:, j], np.float64)
+            s_t = 1.0 if t == "Intercept" else _scale(float(np.std(col, ddof=1)) if col.size > 1 else 1.0)
+            out[f"sd({t}|{f.name})"] = Exponential(s_t)
+        if f.correlated and len(f.term_names) > 1:
+            out[f"cor({f.name})"] = LKJ(1.0)
+    return out
+
+
 def _layout(d: Design, formula: str, family: str) -> FormulaLayout:
     terms, seen = [], {}
     for f in d.factors:
@@ -149,7 +180,8 @@ def _layout(d: Design, formula: str, family: str) -> FormulaLayout:
                           cors, bool(f.correlated) and len(cols) > 1))
     layout = FormulaLayout(formula, family, tuple(d.fixed_names), tuple(terms), d.response, int(d.num_rows),
                            int(d.dropped))
-    names = list(layout.fixed) + [n for t in terms for n in t.effects + t.sds + t.cors] + ["sigma"]
+    names = list(layout.fixed) + [n for t in terms for n in t.effects + t.sds + t.cors] \
+        + (["sigma"] if family == "gaussian" else [])
     if len(set(names)) != len(names) or "interweave" in names:
         clash = sorted({n for n in names if names.count(n) > 1} | ({"interweave"} & set(names)))
         raise ValueError(f"formula: a column name clashes with a parameter's name: {clash}; rename the column")
@@ -165,7 +197,11 @@ def _resolve_priors(layout: FormulaLayout, defaults: dict, given: Mapping[str, A
     coef = [k for k in layout.fixed if k != "Intercept"]
     sds = [s for t in layout.terms for s in t.sds]
     cor_groups = [f"cor({t.factor})" for t in layout.terms if t.cors]
-    known = set(layout.fixed) | set(sds) | set(cor_groups) | {"sigma"}
+    gaussian = layout.family == "gaussian"
+    known = set(layout.fixed) | set(sds) | set(cor_groups) | ({"sigma"} if gaussian else set())
+    if "sigma" in given and not gaussian:
+        raise ValueError(f"priors: family {layout.family!r} has no sigma (the spread follows from the mean); "
+                         "only the gaussian family takes a prior for 'sigma'")
     for key in given:
         if key in known or key in CLASSES:
             continue
@@ -188,7 +224,8 @@ def _resolve_priors(layout: FormulaLayout, defaults: dict, given: Mapping[str, A
         out[s] = given.get(s, given.get("sd", defaults[s]))
     for c in cor_groups:
         out[c] = given.get(c, given.get("cor", defaults[c]))
-    out["sigma"] = given.get("sigma", defaults["sigma"])
+    if gaussian:
+        out["sigma"] = given.get("sigma", defaults["sigma"])
     for k, p in out.items():
         if k.startswith("cor("):
             if not isinstance(p, LKJ):
@@ -201,7 +238,8 @@ def _resolve_priors(layout: FormulaLayout, defaults: dict, given: Mapping[str, A
 
 
 def _what_it_has(layout, coef, sds, cor_groups) -> str:
-    parts = [f"classes {', '.join(c for c in CLASSES if c != 'cor' or cor_groups)}"]
+    shown = [c for c in CLASSES if (c != "cor" or cor_groups) and (c != "sigma" or layout.family == "gaussian")]
+    parts = [f"classes {', '.join(shown)}"]
     if coef:
         parts.append(f"coefficients {', '.join(coef)}")
     if sds:
@@ -211,10 +249,11 @@ def _what_it_has(layout, coef, sds, cor_groups) -> str:
     return "; ".join(parts)
 
 
-def _data(d: Design, chosen: dict, dtype) -> dict:
-    """The model's data pytree: the design and its per-level cross-products, and the priors."""
+def _data(d: Design, chosen: dict, dtype, prepared: Prepared | None = None) -> dict:
+    """The model's data pytree: the design and its per-level cross-products, and the priors (and a
+    non-Gaussian family's ``trials``, ``offset`` and the log-likelihood's ``constant``)."""
     X = np.asarray(d.X, np.float64)
-    y = np.asarray(d.y, np.float64)
+    y = np.asarray(d.y if prepared is None else prepared.y, np.float64)
     factors = []
     for f in d.factors:
         Z = np.asarray(f.Z, np.float64)
@@ -226,51 +265,62 @@ def _data(d: Design, chosen: dict, dtype) -> dict:
         np.add.at(xtz, idx, X[:, :, None] * Z[:, None, :])
         factors.append({"index": jnp.asarray(idx, jnp.int32), "Z": jnp.asarray(Z, dtype),
                         "ZtZ": jnp.asarray(ztz, dtype), "XtZ": jnp.asarray(xtz, dtype)})
-    return {"y": jnp.asarray(y, dtype), "X": jnp.asarray(X, dtype), "XtX": jnp.asarray(X.T @ X, dtype),
-            "factors": factors, "priors": chosen}
+    out = {"y": jnp.asarray(y, dtype), "X": jnp.asarray(X, dtype), "XtX": jnp.asarray(X.T @ X, dtype),
+           "factors": factors, "priors": chosen}
+    if prepared is not None:
+        out.update(trials=jnp.asarray(prepared.trials, dtype), offset=jnp.asarray(prepared.offset, dtype),
+                   constant=jnp.asarray(float(np.sum(prepared.constants)), dtype))
+    return out
 
 
-def _corr_matrix(p: dict, term: Term, dtype) -> jax.Array:
-    k = len(term.columns)
-    rows = [[None] * k for _ in range(k)]
-    one, zero = jnp.ones((), dtype), jnp.zeros((), dtype)
-    it = iter(term.cors)
-    for i in range(k):
-        rows[i][i] = one
-        for j in range(i):
-            v = jnp.asarray(p[next(it)], dtype) if term.correlated else zero
-            rows[i][j] = rows[j][i] = v
-    return jnp.stack([jnp.stack(r) for r in rows])
+def _gaussian_updates(layout: FormulaLayout, data: dict) -> tuple[tuple, tuple]:
+    """The Gaussian family's updates and random-walk names (see the module docstring)."""
+    updates = tuple(_joint_update(layout, data, i) for i in range(len(layout.terms))) \
+        or ((_fixed_update(layout, data),) if layout.fixed else ())
+    updates += tuple(_scale_update(data, _effect_squares(layout, i, j), term.sds[j], len(term.labels))
+                     for i, term in enumerate(layout.terms) if not term.correlated
+                     for j in range(len(term.columns)))
+    updates += tuple(_repeated(_covariance_update(layout, data, i), 2) for i, term in enumerate(layout.terms)
+                     if term.correlated and len(term.labels) > 2 * len(term.columns))
+    updates += tuple(_noncentred_scale_update(layout, data, i) for i in range(len(layout.terms)))
+    updates += (_scale_update(data, _residual_squares(layout, data), "sigma", int(data["y"].shape[0])),)
+    # sigma and every sd have exact-or-corrected updates of their own (above); the random walk and its
+    # interweaving move the correlations (and the sds of correlated terms too small for the inverse
+    # Wishart proposal)
+    walk = tuple(s for t in layout.terms for s in
+                 (t.sds if t.correlated and len(t.labels) <= 2 * len(t.columns) else ()) + t.cors)
+    return updates, walk
 
 
-def _scale_factor(p: dict, term: Term, dtype) -> tuple[jax.Array, jax.Array]:
-    """``(L_Sigma, L_Omega)``: Cholesky factors of the term's covariance and correlation matrices."""
-    sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
-    low_omega = la.cholesky(_corr_matrix(p, term, dtype)) if term.correlated else jnp.eye(len(term.columns),
-                                                                                          dtype=dtype)
-    return sd[:, None] * low_omega, low_omega
-
-
-def _effects(p: dict, term: Term) -> jax.Array:
-    return jnp.stack([p[e] for e in term.effects], axis=-1)  # (L, k)
-
-
-def _linear(p: dict, data: dict, layout: FormulaLayout, skip: int | None = None, fixed: bool = True) -> jax.Array:
-    """The linear predictor, without bar term ``skip`` (and without the fixed effects if not ``fixed``)."""
-    X = data["X"]
-    eta = jnp.zeros(X.shape[0], X.dtype)
-    if fixed and layout.fixed:
-        b = jnp.stack([p[k] for k in layout.fixed]).astype(X.dtype)
-        eta = jnp.sum(X * b, axis=-1)
-    for i, (term, f) in enumerate(zip(layout.terms, data["factors"])):
-        if i == skip:
-            continue
-        eta = eta + jnp.sum(f["Z"] * _effects(p, term)[f["index"]], axis=-1)
-    return eta
+def _glm_updates(layout: FormulaLayout, data: dict, family) -> tuple[tuple, tuple]:
+    """A logit or log model's updates (:mod:`jaxmh.models._glm_updates`) and random-walk names: the fixed
+    effects and each term's levels by IWLS Metropolis-Hastings, every coefficient with its varying
+    effects by the shift move, the sds and covariances from their effects as in the Gaussian case; the
+    random walk (and its interweaving, the non-centred move through the funnel) moves every sd and
+    correlation."""
+    updates = (glm.fixed_update(layout, data, family),) if layout.fixed else ()
+    updates += tuple(glm.level_update(layout, data, family, i) for i in range(len(layout.terms)))
+    # the moves that read no data (shifts, and the scales given their effects) are cheap: a cycle of
+    # them, repeated, nearly integrates the effects' split between the coefficients and the factors
+    # out of the scales' updates (a partially collapsed Gibbs sampler)
+    cheap = tuple(glm.shift_update(layout, data, s) for s in range(len(layout.shifts)))
+    cheap += tuple(glm.nest_update(layout, data, s) for s in range(len(layout.nests)))
+    cheap += tuple(_scale_update(data, _effect_squares(layout, i, j), term.sds[j], len(term.labels))
+                   for i, term in enumerate(layout.terms) if not term.correlated
+                   for j in range(len(term.columns)))
+    cheap += tuple(_covariance_update(layout, data, i) for i, term in enumerate(layout.terms)
+                   if term.correlated and len(term.labels) > 2 * len(term.columns))
+    if cheap:
+        updates += (_repeated(_cycle(cheap), CHEAP_REPEATS),)
+    updates += tuple(glm.noncentred_scale_update(layout, data, family, i) for i in range(len(layout.terms)))
+    walk = tuple(n for t in layout.terms for n in
+                 (t.sds if t.correlated and len(t.labels) <= 2 * len(t.columns) else ()) + t.cors)
+    return updates, walk
 
 
 def _functions(layout: FormulaLayout):
     """``functions(data) -> {logdensity, init, conditionals}`` over the model's data pytree."""
+    family = families.get(layout.family)
 
     def functions(data: dict) -> dict:
         chosen = data["priors"]
@@ -279,8 +329,8 @@ def _functions(layout: FormulaLayout):
             total = 0.0
             for term in layout.terms:
                 dtype = jnp.result_type(p[term.sds[0]])
-                low, low_omega = _scale_factor(p, term, dtype)
-                u = _effects(p, term)
+                low, low_omega = terms.scale_factor(p, term, dtype)
+                u = terms.effects(p, term)
                 w = la.solve_lower(low[None], u)  # (L, k)
                 num = u.shape[0]
                 logdet = la.log_diag_sum(low, stablemath.log)
@@ -302,14 +352,16 @@ def _functions(layout: FormulaLayout):
                     total = total + jnp.where(jnp.abs(p[c]) < 1.0, 0.0, -jnp.inf)
             return total
 
-        def loglik(p: dict) -> jax.Array:
-            eta = _linear(p, data, layout)
+        def gaussian_loglik(p: dict) -> jax.Array:
+            eta = terms.linear(p, data, layout)
             sigma = p["sigma"]
             safe = jnp.where(sigma > 0, sigma, 1.0)
             r = (data["y"] - eta) / safe
             n = data["y"].shape[0]
             value = -0.5 * jnp.sum(r * r) - n * stablemath.log(safe) - 0.5 * n * _LOG_2PI
             return jnp.where(sigma > 0, value, -jnp.inf)
+
+        loglik = gaussian_loglik if family.name == "gaussian" else glm.loglik(layout, data, family)
 
         def logdensity(p: dict) -> jax.Array:
             prior = global_prior(p)
@@ -332,30 +384,21 @@ def _functions(layout: FormulaLayout):
                     noise = jax.random.normal(jax.random.fold_in(keys[2], 1000 * t_i + j),
                                               (num_chains, len(term.labels)))
                     out[e] = 0.1 * out[term.sds[j]][:, None] * noise
-            out["sigma"] = priors_mod.draw_start(chosen["sigma"], keys[3], (num_chains,), scale=True)
+            if family.name == "gaussian":
+                out["sigma"] = priors_mod.draw_start(chosen["sigma"], keys[3], (num_chains,), scale=True)
             return out
 
-        updates = tuple(_joint_update(layout, data, i) for i in range(len(layout.terms))) \
-            or ((_fixed_update(layout, data),) if layout.fixed else ())
-        updates += tuple(_scale_update(data, _effect_squares(layout, i, j), term.sds[j], len(term.labels))
-                         for i, term in enumerate(layout.terms) if not term.correlated
-                         for j in range(len(term.columns)))
-        updates += tuple(_repeated(_covariance_update(layout, data, i), 2) for i, term in enumerate(layout.terms)
-                         if term.correlated and len(term.labels) > 2 * len(term.columns))
-        updates += tuple(_noncentred_scale_update(layout, data, i) for i in range(len(layout.terms)))
-        updates += (_scale_update(data, _residual_squares(layout, data), "sigma", int(data["y"].shape[0])),)
-        # sigma and every sd have exact-or-corrected updates of their own (above); the random walk and its
-        # interweaving move the correlations (and the sds of correlated terms too small for the inverse
-        # Wishart proposal)
-        walk = tuple(s for t in layout.terms for s in
-                     (t.sds if t.correlated and len(t.labels) <= 2 * len(t.columns) else ()) + t.cors)
+        if family.name != "gaussian":
+            updates, walk = _glm_updates(layout, data, family)
+        else:
+            updates, walk = _gaussian_updates(layout, data)
 
         def standardize(p: dict) -> tuple[dict, jax.Array]:
             z, logdet = {}, 0.0
             for term in layout.terms:
                 dtype = jnp.result_type(p[term.sds[0]])
-                low, _ = _scale_factor(p, term, dtype)
-                w = la.solve_lower(low[None], _effects(p, term))
+                low, _ = terms.scale_factor(p, term, dtype)
+                w = la.solve_lower(low[None], terms.effects(p, term))
                 z.update({e: w[:, j] for j, e in enumerate(term.effects)})
                 logdet = logdet + len(term.labels) * la.log_diag_sum(low, stablemath.log)
             return z, logdet
@@ -364,7 +407,7 @@ def _functions(layout: FormulaLayout):
             out = {}
             for term in layout.terms:
                 dtype = jnp.result_type(p[term.sds[0]])
-                low, _ = _scale_factor(p, term, dtype)
+                low, _ = terms.scale_factor(p, term, dtype)
                 w = jnp.stack([z[e] for e in term.effects], axis=-1)
                 u = jnp.sum(low[None, :, :] * w[:, None, :], axis=-1)
                 out.update({e: u[:, j] for j, e in enumerate(term.effects)})
@@ -385,7 +428,7 @@ def _effect_squares(layout: FormulaLayout, i: int, j: int):
 
 def _residual_squares(layout: FormulaLayout, data: dict):
     def squares(p: dict) -> jax.Array:
-        r = data["y"] - _linear(p, data, layout)
+        r = data["y"] - terms.linear(p, data, layout)
         return jnp.sum(r * r)
     return squares
 
@@ -413,6 +456,23 @@ def _scale_update(data: dict, squares, name: str, count: int):
         return out, stablemath.exp(jnp.minimum(gain, 0.0)), accept
 
     return update
+
+
+#: how many times a non-Gaussian model's step repeats its cycle of moves that read no data
+CHEAP_REPEATS = 8
+
+
+def _cycle(updates: tuple):
+    """The updates applied in turn as one (its mean acceptance probability; whether any moved)."""
+
+    def cycle(key, p: dict):
+        total, moved = 0.0, jnp.zeros((), bool)
+        for j, update in enumerate(updates):
+            p, prob, accept = update(jax.random.fold_in(key, j), p)
+            total, moved = total + prob, moved | accept
+        return p, total / len(updates), moved
+
+    return cycle
 
 
 def _repeated(update, times: int):
@@ -443,9 +503,9 @@ def _noncentred_scale_update(layout: FormulaLayout, data: dict, i: int):
         dtype = data["y"].dtype
         priors = data["priors"]
         sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
-        v = _effects(p, term).astype(dtype) / sd                         # (L, k)
+        v = terms.effects(p, term).astype(dtype) / sd                         # (L, k)
         w = f["Z"] * v[f["index"]]                                        # (n, k): the sds' covariates
-        r = data["y"] - _linear(p, data, layout, skip=i)
+        r = data["y"] - terms.linear(p, data, layout, skip=i)
         s2 = jnp.asarray(p["sigma"], dtype) ** 2
         q = jnp.sum(w[:, :, None] * w[:, None, :], axis=0) / s2          # (k, k)
         h = jnp.sum(w * r[:, None], axis=0) / s2
@@ -472,7 +532,7 @@ def _log_prior_covariance(p: dict, term: Term, priors: dict, dtype) -> jax.Array
     k = len(term.columns)
     total = sum(jnp.asarray(priors[s].logpdf(p[s]), dtype) for s in term.sds)
     total = total - k * sum(stablemath.log(jnp.asarray(p[s], dtype)) for s in term.sds)
-    low_omega = la.cholesky(_corr_matrix(p, term, dtype))
+    low_omega = la.cholesky(terms.corr_matrix(p, term, dtype))
     eta = priors[f"cor({term.factor})"].eta
     total = total + 2.0 * (eta - 1.0) * la.log_diag_sum(low_omega, stablemath.log)
     return jnp.where(jnp.all(jnp.isfinite(low_omega)), total, -jnp.inf)
@@ -491,7 +551,7 @@ def _covariance_update(layout: FormulaLayout, data: dict, i: int):
         priors = data["priors"]
         dtype = jnp.result_type(p[term.sds[0]])
         k_gamma, k_normal = jax.random.split(key)
-        u = _effects(p, term).astype(dtype)
+        u = terms.effects(p, term).astype(dtype)
         root = la.cholesky(jnp.sum(u[:, :, None] * u[:, None, :], axis=0))  # S = R R'
         shapes = jnp.asarray([0.5 * (dof - j) for j in range(k)], dtype)
         chi2 = 2.0 * standard_gamma(k_gamma, shapes, dtype)
@@ -522,23 +582,6 @@ def _covariance_update(layout: FormulaLayout, data: dict, i: int):
     return update
 
 
-def _normal_parts(layout: FormulaLayout, chosen: dict, dtype) -> tuple[jax.Array, jax.Array, tuple]:
-    """Prior precisions and precision-weighted means of the coefficients with normal priors (0 for the others),
-    and the names of the others (corrected by Metropolis-Hastings)."""
-    prec, pm, other = [], [], []
-    for k in layout.fixed:
-        p = chosen[k]
-        if isinstance(p, Normal):
-            prec.append(1.0 / (p.scale * p.scale))
-            pm.append(p.loc / (p.scale * p.scale))
-        else:
-            prec.append(jnp.zeros((), dtype))
-            pm.append(jnp.zeros((), dtype))
-            other.append(k)
-    return jnp.stack([jnp.asarray(v, dtype) for v in prec]), jnp.stack([jnp.asarray(v, dtype) for v in pm]), \
-        tuple(other)
-
-
 def _draw_fixed(key, p: dict, layout: FormulaLayout, data: dict, q: jax.Array, h: jax.Array):
     """``b ~ N(Q^-1 h, Q^-1)`` and the Metropolis-Hastings acceptance for non-normal coefficient priors."""
     dtype = q.dtype
@@ -547,7 +590,7 @@ def _draw_fixed(key, p: dict, layout: FormulaLayout, data: dict, q: jax.Array, h
     eps, u = normals_and_uniforms(key, q.shape[0], 1, dtype)
     b = la.cho_solve(low_q, h) + la.solve_upper(low_q, eps)
     new = {k: b[j] for j, k in enumerate(layout.fixed)}
-    _, _, other = _normal_parts(layout, chosen, dtype)
+    _, _, other = terms.normal_parts(layout, chosen, dtype)
     if not other:
         return new, jnp.ones((), dtype), jnp.ones((), bool)
     gain = sum(jnp.sum(chosen[k].logpdf(new[k])) - jnp.sum(chosen[k].logpdf(p[k])) for k in other)
@@ -560,7 +603,7 @@ def _fixed_update(layout: FormulaLayout, data: dict):
 
     def update(key, p: dict):
         dtype = data["X"].dtype
-        prec, pm, _ = _normal_parts(layout, data["priors"], dtype)
+        prec, pm, _ = terms.normal_parts(layout, data["priors"], dtype)
         s2 = jnp.asarray(p["sigma"], dtype) ** 2
         q = data["XtX"] / s2 + jnp.diag(prec)
         h = jnp.sum(data["X"] * data["y"][:, None], axis=0) / s2 + pm
@@ -582,19 +625,19 @@ def _joint_update(layout: FormulaLayout, data: dict, i: int):
         dtype = data["X"].dtype
         k_fixed, k_levels = jax.random.split(key)
         s2 = jnp.asarray(p["sigma"], dtype) ** 2
-        low, _ = _scale_factor(p, term, dtype)
+        low, _ = terms.scale_factor(p, term, dtype)
         inv_low = la.solve_lower(low, jnp.eye(low.shape[0], dtype=dtype))
         prior_prec = jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)  # Sigma^-1 = M'M
         a = f["ZtZ"] / s2 + prior_prec                                    # (L, k, k)
         c = la.cholesky(a)
-        others = _linear(p, data, layout, skip=i, fixed=False)
+        others = terms.linear(p, data, layout, skip=i, fixed=False)
         r = data["y"] - others                                            # the data minus the other factors' effects
         ztr = jax.ops.segment_sum(f["Z"] * r[:, None], f["index"], num_segments=num_levels)  # (L, k)
         out = dict(p)
         accept = jnp.ones((), bool)
         prob = jnp.ones((), dtype)
         if layout.fixed:
-            prec, pm, _ = _normal_parts(layout, data["priors"], dtype)
+            prec, pm, _ = terms.normal_parts(layout, data["priors"], dtype)
             w = la.solve_lower(c, jnp.swapaxes(f["XtZ"], -1, -2) / s2)     # (L, k, p)
             v = la.solve_lower(c, ztr / s2)                               # (L, k)
             q = data["XtX"] / s2 - jnp.sum(w[..., :, None] * w[..., None, :], axis=(0, 1)) + jnp.diag(prec)
@@ -623,7 +666,7 @@ def _as_columns(data: Any) -> Any:
 
 
 def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[str, Any] | None = None,
-          drop_missing: bool = False) -> Model:
+          drop_missing: bool = False, trials: str | int | None = None, offset: str | None = None) -> Model:
     """A hierarchical model from an lme4-style formula.
 
     Parameters
@@ -639,7 +682,13 @@ def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[
         pandas DataFrame, or :class:`jaxmh.data.GroupedData` (columns ``x``,
         ``y``, ``i``).
     family
-        ``"gaussian"``.
+        ``"gaussian"`` (identity link, ``sigma``), ``"bernoulli"`` (logit; a
+        0/1 response or text with two values, the second in sorted order
+        counted as 1), ``"binomial"`` (logit; successes out of ``trials``, or
+        proportions of them), ``"poisson"`` (log link); see
+        :mod:`jaxmh.families`.  Summaries are on the link scale;
+        ``jaxmh.summary(result, scale="response")`` reports probabilities and
+        rates.
     priors
         ``{class or parameter: prior}``: ``"Intercept"``, ``"b"``, a
         coefficient's name, ``"sd"``, ``"sd(TERM|GROUP)"``, ``"cor"``,
@@ -648,6 +697,13 @@ def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[
     drop_missing
         Drop rows with a missing value in a column the formula uses (default:
         a ``ValueError`` naming the column).
+    trials
+        Binomial family: the column of trials (e.g. ``"size"``), or one whole
+        number for every row.
+    offset
+        Poisson family: a column added to the linear predictor, on the log
+        scale (``log(exposure)``, so that the model is of the rate per unit
+        of exposure).
 
     Returns
     -------
@@ -664,18 +720,40 @@ def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string like 'y ~ x + (x | g)', got {type(formula).__name__}")
-    if family != "gaussian":
-        raise ValueError(f"family must be 'gaussian', got {family!r}")
-    d = design(formula, _as_columns(data), drop_missing=drop_missing)
+    family = families.get(family).name
+    if trials is not None and not isinstance(trials, (str, int, np.integer)):
+        raise TypeError(f"trials must be a column name or a whole number, got {type(trials).__name__}")
+    if offset is not None and not isinstance(offset, str):
+        raise TypeError(f"offset must be a column name (log exposure), got {type(offset).__name__}")
+    extra = {role: col for role, col in (("trials", trials), ("offset", offset)) if isinstance(col, str)}
+    d = design(formula, _as_columns(data), drop_missing=drop_missing, extra_columns=extra,
+               text_response=family == "bernoulli")
     text = str(d.formula)
     layout = _layout(d, text, family)
-    chosen = _resolve_priors(layout, default_priors(d), priors)
+    prepared = None
+    if family == "gaussian":
+        if trials is not None or offset is not None:
+            raise ValueError(f"{'trials' if trials is not None else 'offset'}: the gaussian family takes neither "
+                             "trials nor an offset (family='binomial' has trials, 'poisson' an offset)")
+        defaults = default_priors(d)
+    else:
+        prepared = families.prepare(family, d.y, d.response, d.row_numbers, levels=d.response_levels,
+                                    trials=d.extra.get("trials", trials), trials_column=extra.get("trials"),
+                                    offset=d.extra.get("offset"), offset_column=offset)
+        defaults = glm_default_priors(d, family, prepared.y, prepared.offset)
+        shifts, weights = glm.find_shifts(layout, d.X, d.factors)
+        nests, parents = glm.find_nests(layout, d.factors)
+        layout = layout._replace(note=prepared.note, shifts=shifts, nests=nests)
+    chosen = _resolve_priors(layout, defaults, priors)
     dtype = jnp.result_type(float)
-    model_data = _data(d, chosen, dtype)
+    model_data = _data(d, chosen, dtype, prepared)
+    if prepared is not None:
+        model_data.update(shift_weights=[jnp.asarray(v, dtype) for v in weights],
+                          nest_parents=[jnp.asarray(q, jnp.int32) for q in parents])
     functions = _functions(layout)
     made = functions(model_data)
     group_params = tuple(e for t in layout.terms for e in t.effects)
-    scale_params = tuple(s for t in layout.terms for s in t.sds) + ("sigma",)
+    scale_params = tuple(s for t in layout.terms for s in t.sds) + (("sigma",) if family == "gaussian" else ())
     start = {k: priors_mod.start_scale(p, k in scale_params) for k, p in chosen.items() if not k.startswith("cor(")}
     start.update({c: 0.3 for t in layout.terms for c in t.cors})
     num_groups = len(layout.terms[0].labels) if layout.terms else 1

@@ -1,0 +1,324 @@
+"""The Gibbs kernel's updates for formula models of the non-Gaussian families (logit and log links).
+
+Without a Gaussian likelihood no block has a closed-form conditional, so each
+block moves by an independence Metropolis-Hastings step whose proposal is the
+Laplace approximation of the block's conditional (Gamerman 1997's iteratively
+reweighted least squares, run to convergence): starting from a weighted
+least-squares fit of the data's working response (where a GLM's iterations
+start), Newton steps on the block's log conditional until a step is under
+``NEWTON_TOLERANCE`` sds give a mean ``m`` and negative Hessian ``H``; propose
+``x' ~ N(m, H^-1)`` and accept with the ratio of targets times the ratio of
+proposal densities.  The proposal never looks at the current value, so a chain
+started far from the mode is not stuck there (a Newton step from the current
+value would need the reverse step's density, which is then tiny).  Logit and
+log likelihoods are log-concave and close to quadratic once a block has a few
+observations, so most proposals are accepted.
+
+- :func:`level_update`: one bar term's effects of every level, each level a
+  block of its own (``k`` numbers), proposed in parallel and accepted on its
+  own rows and prior: the levels are conditionally independent.
+- :func:`fixed_update`: the fixed effects, one block.
+- :func:`noncentred_scale_update`: a term's sds with its standardised effects
+  held fixed (a small GLM in the sds).
+- :func:`shift_update`: a coefficient and the effects of the same column moved
+  together, ``b_t + d`` and ``u_lt - d v_l`` for every level: the linear
+  predictor does not change, so ``d``'s conditional is the Gaussian of the
+  priors alone (exact draw; Metropolis-Hastings for a non-normal ``b_t``
+  prior).  This decorrelates an intercept (or a group-level predictor) from
+  its group effects when each level's data are informative (hierarchical
+  centring), and reads no data.
+- :func:`nest_update`: the same for a factor nested in another (broods in
+  locations): each outer level's effect and its inner levels' effects.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmh import _smalllinalg as la
+from jaxmh import stablemath
+from jaxmh._threefry import normals_and_uniforms
+from jaxmh.families import Family
+from jaxmh.models import _formula_terms as terms
+from jaxmh.priors import Normal
+
+__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "nest_update", "find_shifts", "find_nests"]
+
+
+def loglik(layout, data: dict, family: Family):
+    """``p -> ()``: the log-likelihood of every row (with its constant)."""
+
+    def value(p: dict) -> jax.Array:
+        eta = terms.linear(p, data, layout) + data["offset"]
+        return jnp.sum(family.loglik(data["y"], eta, data["trials"])) + data["constant"]
+
+    return value
+
+
+def _gaussian_logq(x: jax.Array, mean: jax.Array, low: jax.Array) -> jax.Array:
+    """``log N(x; mean, (low low')^-1)`` up to the constant, over the last axis (batched)."""
+    d = x - mean
+    v = jnp.sum(low * d[..., :, None], axis=-2)           # low' d
+    return -0.5 * jnp.sum(v * v, axis=-1) + la.log_diag_sum(low, stablemath.log)
+
+
+def _outer(a: jax.Array) -> jax.Array:
+    return a[..., :, None] * a[..., None, :]
+
+
+#: Newton's iterations from the weighted-least-squares start stop when a step is shorter than
+#: ``NEWTON_TOLERANCE`` standard deviations of the proposal (every block), or after ``NEWTON_MAX_STEPS``
+NEWTON_TOLERANCE = 0.1
+NEWTON_MAX_STEPS = 20
+
+
+def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, prior_lin, extra_lp, x0, *, rows):
+    """One independence Metropolis-Hastings step for a batch of blocks ``x`` (``(B, k)``; the rows of
+    block ``b`` are those ``reduce`` sums into it, ``rows`` each row's block or ``None`` for one block),
+    with linear predictor ``base + Z x[block]`` and
+    Gaussian prior part ``-x'Px/2 + x'h`` (``prior_prec``, ``prior_lin``; ``extra_lp(x) -> (B,)`` adds
+    the rest of the block's prior).
+
+    The proposal ``N(m, H^-1)`` is built without looking at the current value: a weighted
+    least-squares fit of the working response of ``y`` (as a GLM's iterations start), then Newton
+    steps on the block's log conditional until a step is shorter than ``NEWTON_TOLERANCE`` sds;
+    ``H`` is the negative Hessian at the last step's start.  Each block is accepted on its own terms (returns the new ``x``, the mean
+    acceptance probability, whether any block moved)."""
+    y, trials = data["y"], data["trials"]
+    dtype = x0.dtype
+    zz = _outer(Z)
+    num, k = x0.shape[0], x0.shape[1]
+
+    def spread(x):                                                     # rows' linear predictor
+        return base + jnp.sum(Z * (x[0] if rows is None else x[rows]), axis=-1)
+
+    eta0, w0 = family.start(y, trials)
+    h = reduce(zz * w0[:, None, None]) + prior_prec
+    c = la.cholesky(h)
+    x = la.cho_solve(c, reduce(Z * (w0 * (eta0 - base))[:, None]) + prior_lin)
+
+    def newton(carry):
+        it, x, _, _ = carry
+        d1, w = family.score(y, spread(x), trials)
+        g = reduce(Z * d1[:, None]) - jnp.sum(prior_prec * x[:, None, :], axis=-1) + prior_lin
+        c = la.cholesky(reduce(zz * w[:, None, None]) + prior_prec)
+        step = la.cho_solve(c, g)
+        size = jnp.max(jnp.sum(jnp.sum(c * step[..., :, None], axis=-2) ** 2, axis=-1))   # |c' step|^2
+        return it + 1, x + step, c, size
+
+    def going(carry):
+        it, _, _, size = carry
+        return (it < 1) | ((it < NEWTON_MAX_STEPS) & (size > NEWTON_TOLERANCE ** 2))
+
+    _, x, c, _ = jax.lax.while_loop(going, newton, (0, x, c, jnp.asarray(jnp.inf, dtype)))
+    mean = x
+
+    def lp(v):
+        quad = -0.5 * jnp.sum(v * jnp.sum(prior_prec * v[:, None, :], axis=-1), axis=-1) + jnp.sum(v * prior_lin, -1)
+        return reduce(family.loglik(y, spread(v), trials)) + quad + extra_lp(v)
+
+    eps, unif = normals_and_uniforms(key, num * k, num, dtype)
+    x1 = mean + la.solve_upper(c, eps.reshape(num, k))
+    gain = lp(x1) - lp(x0) + _gaussian_logq(x0, mean, c) - _gaussian_logq(x1, mean, c)
+    gain = jnp.where(jnp.isfinite(gain) & jnp.all(jnp.isfinite(x1), axis=-1), gain, -jnp.inf)
+    accept = stablemath.log(unif) < gain
+    return jnp.where(accept[:, None], x1, x0), jnp.mean(stablemath.exp(jnp.minimum(gain, 0.0))), jnp.any(accept)
+
+
+def level_update(layout, data: dict, family: Family, i: int):
+    """Term ``i``'s effects, one IWLS Metropolis-Hastings step per level, all levels in parallel."""
+    term, f = layout.terms[i], data["factors"][i]
+    num, k = len(term.labels), len(term.columns)
+
+    def update(key, p: dict):
+        dtype = data["X"].dtype
+        low, _ = terms.scale_factor(p, term, dtype)
+        inv_low = la.solve_lower(low, jnp.eye(k, dtype=dtype))
+        prior_prec = jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)   # Sigma^-1
+        base = terms.linear(p, data, layout, skip=i) + data["offset"]
+        u, prob, moved = _irls_step(
+            key, family, data, f["Z"], lambda a: jax.ops.segment_sum(a, f["index"], num), base,
+            prior_prec[None], jnp.zeros((num, k), dtype), lambda v: jnp.zeros(v.shape[0], dtype),
+            terms.effects(p, term).astype(dtype), rows=f["index"])
+        out = dict(p)
+        out.update({e: u[:, j].astype(jnp.result_type(p[e])) for j, e in enumerate(term.effects)})
+        return out, prob, moved
+
+    return update
+
+
+def fixed_update(layout, data: dict, family: Family):
+    """The fixed effects, one IWLS Metropolis-Hastings step (normal priors' precision in the proposal;
+    the other priors in the acceptance)."""
+    X = data["X"]
+    names = layout.fixed
+
+    def update(key, p: dict):
+        dtype = X.dtype
+        chosen = data["priors"]
+        prec, pm, other = terms.normal_parts(layout, chosen, dtype)
+        base = terms.linear(p, data, layout, fixed=False) + data["offset"]
+
+        def extra_lp(v):
+            return sum((jnp.asarray(chosen[k].logpdf(v[:, j]), dtype) for j, k in enumerate(names) if k in other),
+                       jnp.zeros(v.shape[0], dtype))
+
+        b0 = jnp.stack([jnp.asarray(p[k], dtype) for k in names])[None]
+        b, prob, moved = _irls_step(key, family, data, X, lambda a: jnp.sum(a, axis=0)[None], base,
+                                    jnp.diag(prec)[None], pm[None], extra_lp, b0, rows=None)
+        out = dict(p)
+        out.update({k: b[0, j].astype(jnp.result_type(p[k])) for j, k in enumerate(names)})
+        return out, prob, moved
+
+    return update
+
+
+def find_shifts(layout, X: np.ndarray, factors) -> tuple[tuple, list]:
+    """The shift moves a design allows: ``((term, column, coefficient), ...)`` and each one's per-level
+    weights ``v`` (``(L,)``), for every fixed-effect column that reads ``X[r, c] = v[level(r)] Z[r, j]``
+    in every row: the intercept or a slope against the same varying column (``v = 1``), or a group-level
+    predictor against the varying intercept (``v`` its value per level)."""
+    X = np.asarray(X, np.float64)
+    pairs, weights = [], []
+    for i, (term, f) in enumerate(zip(layout.terms, factors)):
+        Z, index, num = np.asarray(f.Z, np.float64), np.asarray(f.index), len(f.labels)
+        for j in range(len(term.columns)):
+            z = Z[:, j]
+            for c, name in enumerate(layout.fixed):
+                x = X[:, c]
+                if np.any((z == 0) & (x != 0)):
+                    continue
+                v = np.zeros(num)
+                nz = z != 0
+                np.put(v, index[nz], x[nz] / z[nz])                      # the last row of each level wins
+                if np.allclose(v[index] * z, x, rtol=1e-12, atol=0.0) and np.any(v != 0):
+                    pairs.append((i, j, name))
+                    weights.append(v)
+    return tuple(pairs), weights
+
+
+def find_nests(layout, factors) -> tuple[tuple, list]:
+    """Pairs of terms whose factors nest (every level of term ``a``'s factor inside one level of term
+    ``b``'s) with an identical column ``(a, ja, b, jb)``, and ``a``'s parent level of each level."""
+    pairs, parents = [], []
+    for a, (ta, fa) in enumerate(zip(layout.terms, factors)):
+        for b, (tb, fb) in enumerate(zip(layout.terms, factors)):
+            if a == b or len(fb.labels) >= len(fa.labels):
+                continue
+            ia, ib = np.asarray(fa.index), np.asarray(fb.index)
+            parent = np.full(len(fa.labels), -1)
+            parent[ia] = ib
+            if np.any(parent < 0) or not np.array_equal(parent[ia], ib):
+                continue
+            for ja in range(len(ta.columns)):
+                for jb in range(len(tb.columns)):
+                    if np.array_equal(np.asarray(fa.Z)[:, ja], np.asarray(fb.Z)[:, jb]):
+                        pairs.append((a, ja, b, jb))
+                        parents.append(parent)
+    return tuple(pairs), parents
+
+
+def _prior_precision(p: dict, term, dtype) -> jax.Array:
+    k = len(term.columns)
+    low, _ = terms.scale_factor(p, term, dtype)
+    inv_low = la.solve_lower(low, jnp.eye(k, dtype=dtype))
+    return jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)              # Sigma^-1
+
+
+def shift_update(layout, data: dict, s: int):
+    """Shift move ``s`` of ``layout.shifts``: ``b[name] + d`` and term ``i``'s column ``j`` effects
+    ``- d v`` (the linear predictor unchanged), ``d`` drawn from its conditional, a Gaussian from the
+    effects' prior and a normal ``b`` prior (Metropolis-Hastings with the prior ratio for a non-normal
+    one)."""
+    i, j, name = layout.shifts[s]
+    term = layout.terms[i]
+    leaf = term.effects[j]
+
+    def update(key, p: dict):
+        dtype = data["X"].dtype
+        v = data["shift_weights"][s].astype(dtype)
+        prior = data["priors"][name]
+        prior_prec = _prior_precision(p, term, dtype)
+        u = terms.effects(p, term).astype(dtype)
+        b = jnp.asarray(p[name], dtype)
+        prec = jnp.sum(v * v) * prior_prec[j, j]
+        lin = jnp.sum(v * jnp.sum(u * prior_prec[j][None, :], axis=-1))   # sum_l v_l (Sigma^-1 u_l)_j
+        normal = isinstance(prior, Normal)
+        if normal:
+            prec = prec + 1.0 / (prior.scale * prior.scale)
+            lin = lin + (prior.loc - b) / (prior.scale * prior.scale)
+        eps, unif = normals_and_uniforms(key, 1, 1, dtype)
+        d = lin / prec + eps[0] / jnp.sqrt(prec)
+        gain = jnp.zeros((), dtype) if normal else jnp.asarray(prior.logpdf(b + d) - prior.logpdf(b), dtype)
+        gain = jnp.where(jnp.isfinite(gain) & jnp.isfinite(d), gain, -jnp.inf)
+        accept = stablemath.log(unif[0]) < gain
+        d = jnp.where(accept, d, 0.0)
+        out = dict(p)
+        out[name] = (b + d).astype(jnp.result_type(p[name]))
+        out[leaf] = (u[:, j] - d * v).astype(jnp.result_type(p[leaf]))
+        return out, stablemath.exp(jnp.minimum(gain, 0.0)), accept
+
+    return update
+
+
+def nest_update(layout, data: dict, s: int):
+    """Nested shift ``s`` of ``layout.nests``: for every level ``l`` of the outer factor, its effect
+    ``+ d_l`` and the effects of the inner levels inside it ``- d_l`` (the linear predictor unchanged):
+    each ``d_l`` an exact draw from the Gaussian the two priors make, all levels in parallel."""
+    a, ja, b, jb = layout.nests[s]
+    ta, tb = layout.terms[a], layout.terms[b]
+    num_b = len(tb.labels)
+
+    def update(key, p: dict):
+        dtype = data["X"].dtype
+        parent = data["nest_parents"][s]
+        pa, pb = _prior_precision(p, ta, dtype), _prior_precision(p, tb, dtype)
+        ua, ub = terms.effects(p, ta).astype(dtype), terms.effects(p, tb).astype(dtype)
+        inner = jax.ops.segment_sum(jnp.sum(ua * pa[ja][None, :], axis=-1), parent, num_b)
+        count = jax.ops.segment_sum(jnp.ones(ua.shape[0], dtype), parent, num_b)
+        prec = pb[jb, jb] + count * pa[ja, ja]
+        lin = inner - jnp.sum(ub * pb[jb][None, :], axis=-1)
+        eps, _ = normals_and_uniforms(key, num_b, 1, dtype)
+        d = lin / prec + eps / jnp.sqrt(prec)
+        out = dict(p)
+        out[tb.effects[jb]] = (ub[:, jb] + d).astype(jnp.result_type(p[tb.effects[jb]]))
+        out[ta.effects[ja]] = (ua[:, ja] - d[parent]).astype(jnp.result_type(p[ta.effects[ja]]))
+        return out, jnp.ones((), dtype), jnp.ones((), bool)
+
+    return update
+
+
+def noncentred_scale_update(layout, data: dict, family: Family, i: int):
+    """Term ``i``'s sds with its standardised effects ``v = u / sd`` held fixed (the non-centred half of
+    an interweaving, as the Gaussian family's): given ``v`` the linear predictor is linear in the sds,
+    ``sum_j sd_j Z_rj v[g(r), j]``, so their conditional is a small GLM, updated by the same
+    independence IWLS step as the effects (the sds' priors in the acceptance; a negative sd is
+    rejected).  Where a level's data say little, the centred updates crawl along the funnel; this one
+    moves the sds and every effect together."""
+    term, f = layout.terms[i], data["factors"][i]
+
+    def update(key, p: dict):
+        dtype = data["X"].dtype
+        priors = data["priors"]
+        sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
+        v = terms.effects(p, term).astype(dtype) / sd                    # (L, k)
+        w = f["Z"] * v[f["index"]]                                        # (n, k): the sds' covariates
+        base = terms.linear(p, data, layout, skip=i) + data["offset"]
+        k = len(term.sds)
+
+        def extra_lp(x):
+            total = sum(jnp.asarray(priors[s].logpdf(x[:, j]), dtype) for j, s in enumerate(term.sds))
+            return jnp.where(jnp.all(x > 0, axis=-1), total, -jnp.inf)
+
+        new, prob, moved = _irls_step(key, family, data, w, lambda a: jnp.sum(a, axis=0)[None], base,
+                                      jnp.zeros((1, k, k), dtype), jnp.zeros((1, k), dtype), extra_lp, sd[None],
+                                      rows=None)
+        out = dict(p)
+        for j, (s, e) in enumerate(zip(term.sds, term.effects)):
+            out[s] = jnp.where(moved, new[0, j], p[s]).astype(jnp.result_type(p[s]))
+            out[e] = jnp.where(moved, v[:, j] * new[0, j], p[e]).astype(jnp.result_type(p[e]))
+        return out, prob, moved
+
+    return update
