@@ -108,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="an lme4-style formula, e.g. 'Reaction ~ Days + (Days | Subject)' (quote it); "
                         "then --y/--x/--group/--model are not used")
     f.add_argument("--formula", dest="formula_option", metavar="FORMULA", help="the formula, as an option")
+    f.add_argument("--family", default="gaussian", choices=["gaussian", "bernoulli", "binomial", "poisson"],
+                   help="with a formula: gaussian (default), bernoulli (0/1 or two text values; logit), "
+                        "binomial (successes out of --trials; logit) or poisson (counts; log)")
+    f.add_argument("--trials", metavar="COLUMN",
+                   help="binomial: the column of trials (or one whole number for every row)")
+    f.add_argument("--offset", metavar="COLUMN",
+                   help="poisson: a column added to the linear predictor, on the log scale (log exposure)")
+    f.add_argument("--scale", choices=["link", "response"], default="link",
+                   help="bernoulli/binomial/poisson: print and plot the group levels on the link scale "
+                        "(log-odds, log-rate; default) or the response scale (probabilities, rates, ratios)")
     f.add_argument("--y", help="outcome column")
     f.add_argument("--x", help="predictor column")
     f.add_argument("--group", help="group label column (any labels: names or numbers)")
@@ -485,14 +495,18 @@ def _fit_formula(args, formula: str) -> int:
     import jax
     import numpy as np
 
-    from jaxmh import fit, methods, model as build, plots, summary
+    from jaxmh import fit, methods, model as build, plots, response_scale, summary
     from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD
 
     if args.netcdf and importlib.util.find_spec("arviz") is None:
         raise ValueError("--netcdf needs ArviZ, which is not installed: pip install arviz")
     given = _formula_priors(args.prior)
     data, source = _formula_data(args.data)
-    m = build(formula, data, priors=given, drop_missing=args.drop_missing)
+    trials = args.trials
+    if trials is not None and trials.strip().isdigit():
+        trials = int(trials)
+    m = build(formula, data, priors=given, drop_missing=args.drop_missing, family=args.family, trials=trials,
+              offset=args.offset)
     layout = m.layout
     factors = {}
     for t in layout.terms:
@@ -503,7 +517,11 @@ def _fit_formula(args, formula: str) -> int:
         print(f"dropped {layout.dropped} {'row' if layout.dropped == 1 else 'rows'} with missing values in the "
               "columns the formula uses (--drop-missing)")
     print(f"formula: {layout.formula}")
-    print(f"family: {layout.family}")
+    from jaxmh import families
+    family = families.get(layout.family)
+    extras = [f"trials: {args.trials}" if args.trials is not None else "",
+              f"offset: {args.offset} (log scale)" if args.offset else "", layout.note]
+    print(f"family: {family.name} ({family.link} link)" + "".join(f"; {e}" for e in extras if e))
     chosen = m.data["priors"]
 
     def class_of(k: str) -> str:
@@ -524,11 +542,20 @@ def _fit_formula(args, formula: str) -> int:
     order = list(layout.fixed) + [s for t in layout.terms for s in t.sds] + \
         [c for t in layout.terms for c in t.cors] + ["sigma"]
     print(_labelled(table, [n for n in order if n in table.names], {}).table())
+    response = args.scale == "response" and family.link != "identity"
+    if args.scale == "response" and not response:
+        print("\n(--scale response: the gaussian family's link is the identity; the table is on the response scale)")
+    shown = summary(result, warn=False, scale="response") if response else table
+    if response:
+        print(f"\n{response_scale.describe(layout)}")
+        print(_labelled(shown, [n for n in layout.fixed if n in shown.names], {}).table())
     for name, t in factors.items():
         rows = [n for u in layout.terms if u.factor == name for e in u.effects
-                for n in table.names if n.startswith(e + "[")]
-        print(f"\nper {name} (deviations from the fixed effects; levels in order of first appearance):")
-        print(_labelled(table, rows, {}).table())
+                for n in shown.names if n.startswith(e + "[")]
+        what = "response scale, as above" if response else \
+            "deviations from the fixed effects" + (", link scale" if family.link != "identity" else "")
+        print(f"\nper {name} ({what}; levels in order of first appearance):")
+        print(_labelled(shown, rows, {}).table())
     flagged = table.flagged
     limit = ESS_PER_CHAIN * table.num_chains
     if flagged:
@@ -543,7 +570,8 @@ def _fit_formula(args, formula: str) -> int:
         print()
         for name, t in factors.items():
             params = [e for u in layout.terms if u.factor == name for e in u.effects]
-            fig = plots.caterpillar(result, params, list(t.labels))
+            plotted = result._replace(draws=response_scale.transform(result.draws, layout)) if response else result
+            fig = plots.caterpillar(plotted, params, list(t.labels))
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
             _write(os.path.join(args.out, f"caterpillar_{safe}.png"), lambda p: fig.savefig(p, dpi=110))
     if args.save:
@@ -567,6 +595,11 @@ def _fit(args) -> int:
         args.warmup = 1000 if formula is not None else 2000
     if formula is not None:
         return _fit_formula(args, formula)
+    for flag, value in (("--family", args.family != "gaussian"), ("--trials", args.trials),
+                        ("--offset", args.offset), ("--scale", args.scale != "link")):
+        if value:
+            raise ValueError(f"{flag} applies to a model given by a formula, e.g. jaxmh fit cbpp "
+                             "'incidence ~ C(period) + (1 | herd)' --family binomial --trials size")
 
     import jax
     import numpy as np

@@ -115,9 +115,12 @@ class Prepared(NamedTuple):
 
 
 def _first(mask: np.ndarray, rows: np.ndarray) -> str:
-    where = np.flatnonzero(mask)
-    more = f" (and {len(where) - 1} more)" if len(where) > 1 else ""
-    return f"row {int(rows[where[0]])}{more}"
+    return f"row {int(rows[np.flatnonzero(mask)[0]])}"
+
+
+def _more(mask: np.ndarray) -> str:
+    k = int(np.sum(mask)) - 1
+    return f" (and {k} more {'row' if k == 1 else 'rows'})" if k > 0 else ""
 
 
 def _value(v: float) -> str:
@@ -187,7 +190,7 @@ def prepare(family: str, y: np.ndarray, response: str, rows: np.ndarray, *, leve
                 distinct = np.unique(y)
                 shown = ", ".join(_value(v) for v in distinct[:5]) + (", ..." if len(distinct) > 5 else "")
                 raise ValueError(f"family 'bernoulli': the response {response!r} must be 0 or 1; {_first(bad, rows)} "
-                                 f"has {_value(y[bad][0])} (values: {shown}); counts out of trials are "
+                                 f"has {_value(y[bad][0])}{_more(bad)} (values: {shown}); counts out of trials are "
                                  "family='binomial' with trials=")
         trials_ = np.ones(n)
     elif family == "binomial":
@@ -200,11 +203,11 @@ def prepare(family: str, y: np.ndarray, response: str, rows: np.ndarray, *, leve
         bad = ~(trials_ >= 1) | (trials_ != np.round(trials_))
         if bad.any():
             raise ValueError(f"{name} must be whole numbers of at least 1; {_first(bad, rows)} has "
-                             f"{_value(trials_[bad][0])}")
+                             f"{_value(trials_[bad][0])}" + _more(bad))
         neg = y < 0
         if neg.any():
             raise ValueError(f"family 'binomial': the response {response!r} must not be negative; "
-                             f"{_first(neg, rows)} has {_value(y[neg][0])}")
+                             f"{_first(neg, rows)} has {_value(y[neg][0])}" + _more(neg))
         whole = y == np.round(y)
         if not whole.all():
             if (y <= 1).all():
@@ -212,24 +215,24 @@ def prepare(family: str, y: np.ndarray, response: str, rows: np.ndarray, *, leve
                 off = np.abs(counts - np.round(counts)) > 1e-6 * np.maximum(trials_, 1)
                 if off.any():
                     raise ValueError(f"family 'binomial': the response {response!r} reads as proportions, but "
-                                     f"{_first(off, rows)}'s {y[off][0]!r} times its trials "
-                                     f"{_value(trials_[off][0])} is not a whole number of successes")
+                                     f"{_first(off, rows)}'s {_value(y[off][0])} times its trials "
+                                     f"{_value(trials_[off][0])} is not a whole number of successes" + _more(off))
                 y = np.round(counts)
                 note = f"{response} read as proportions of the trials"
             else:
                 raise ValueError(f"family 'binomial': the response {response!r} must be whole numbers of "
                                  f"successes (or proportions in [0, 1]); {_first(~whole, rows)} has "
-                                 f"{y[~whole][0]!r}")
+                                 f"{_value(y[~whole][0])}" + _more(~whole))
         above = y > trials_
         if above.any():
             raise ValueError(f"family 'binomial': the response {response!r} has more successes than "
                              f"{'trials' if not trials_column else repr(trials_column)}: {_first(above, rows)} "
-                             f"has {_value(y[above][0])} out of {_value(trials_[above][0])}")
+                             f"has {_value(y[above][0])} out of {_value(trials_[above][0])}" + _more(above))
     elif family == "poisson":
         bad = (y < 0) | (y != np.round(y))
         if bad.any():
             raise ValueError(f"family 'poisson': the response {response!r} must be counts (0, 1, 2, ...); "
-                             f"{_first(bad, rows)} has {_value(y[bad][0])}")
+                             f"{_first(bad, rows)} has {_value(y[bad][0])}" + _more(bad))
         trials_ = np.ones(n)
     else:
         raise ValueError(f"prepare: no data to prepare for family {family!r}")
@@ -238,6 +241,6 @@ def prepare(family: str, y: np.ndarray, response: str, rows: np.ndarray, *, leve
         bad = ~np.isfinite(off)
         if bad.any():
             raise ValueError(f"column {offset_column!r} (the offset, on the log scale) must be finite; "
-                             f"{_first(bad, rows)} has {off[bad][0]!r} (log of an exposure of 0?)")
+                             f"{_first(bad, rows)} has {float(off[bad][0])!r} (log of an exposure of 0?)" + _more(bad))
     return Prepared(y.astype(np.float64), trials_, off, constants(family, y, trials_), note)
 

@@ -65,6 +65,9 @@ class Result(NamedTuple):
         ``{parameter: labels of its leading axis}`` from the model
         (:attr:`jaxmh.models.Model.coords`, filled in by :func:`jaxmh.fit`):
         summary rows and ArviZ coordinates by group label.
+    layout
+        A formula model's :class:`jaxmh.models.formula.FormulaLayout` (filled
+        in by :func:`jaxmh.fit`): its family, for ``summary(scale="response")``.
     """
 
     draws: PyTree
@@ -75,6 +78,7 @@ class Result(NamedTuple):
     prior_bounds: tuple = ()
     method: str | None = None
     coords: Mapping[str, Sequence[str]] | None = None
+    layout: Any = None
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from jaxmh import diagnostics, prior_checks
+from jaxmh import diagnostics, prior_checks, response_scale
 
 __all__ = ["Summary", "summary", "convergence_advice", "RHAT_THRESHOLD", "ESS_PER_CHAIN"]
 
@@ -120,7 +120,8 @@ def _scalar_rows(name: str, shape: tuple, labels: Sequence[str] | None = None) -
 
 
 def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
-            prior_bounds: Any = None, coords: Mapping[str, Sequence[str]] | None = None) -> Summary:
+            prior_bounds: Any = None, coords: Mapping[str, Sequence[str]] | None = None,
+            scale: str = "link") -> Summary:
     """Summarise draws: mean, sd, central interval, MCSE, bulk/tail ESS and R-hat.
 
     Parameters
@@ -143,6 +144,10 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
         ``{parameter: labels of its leading axis}``: rows ``name[label]``, listed
         after the parameters without labels (default: the result's ``coords``,
         from the model, e.g. a formula model's group labels).
+    scale
+        ``"link"`` (default): the parameters as sampled.  ``"response"``: a
+        logit or log formula model's probabilities, rates, odds and rate
+        ratios, overall and per group level (:mod:`jaxmh.response_scale`).
 
     Returns
     -------
@@ -159,7 +164,14 @@ def summary(result_or_draws: Any, *, prob: float = 0.9, warn: bool = True,
     draws = getattr(result_or_draws, "draws", result_or_draws)
     if not (isinstance(prob, (int, float)) and 0 < prob < 1):
         raise ValueError(f"prob must be a number in (0, 1), got {prob!r}")
-    moments = getattr(result_or_draws, "moments", None)
+    if scale not in ("link", "response"):
+        raise ValueError(f"scale must be 'link' or 'response', got {scale!r}")
+    if scale == "response":
+        if draws is None:
+            raise ValueError("scale='response' needs the draws (this result was run with store='moments')")
+        draws = response_scale.transform(draws, getattr(result_or_draws, "layout", None))
+        prior_bounds = ()     # the priors' bounds are on the link scale
+    moments = getattr(result_or_draws, "moments", None) if scale == "link" else None
     if prior_bounds is None:
         prior_bounds = getattr(result_or_draws, "prior_bounds", ())
     if coords is None:

@@ -1,7 +1,7 @@
 """Pieces of a formula model's parameters shared by its updates: effects, covariance factors, the linear predictor.
 
 Each function takes a parameter dict ``p`` and a :class:`jaxmh.models.formula.FormulaLayout`
-(or one of its ``Term``\ s); none knows the likelihood family.
+(or one of its terms); none knows the likelihood family.
 """
 
 from __future__ import annotations

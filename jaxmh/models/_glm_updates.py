@@ -7,8 +7,9 @@ reweighted least squares, run to convergence): starting from a weighted
 least-squares fit of the data's working response (where a GLM's iterations
 start), Newton steps on the block's log conditional until a step is under
 ``NEWTON_TOLERANCE`` sds give a mean ``m`` and negative Hessian ``H``; propose
-``x' ~ N(m, H^-1)`` and accept with the ratio of targets times the ratio of
-proposal densities.  The proposal never looks at the current value, so a chain
+``x' ~ t_10(m, H^-1)`` (a multivariate t: its tails cover the conditional's,
+which a Gaussian's do not far from the mode) and accept with the ratio of
+targets times the ratio of proposal densities.  The proposal never looks at the current value, so a chain
 started far from the mode is not stuck there (a Newton step from the current
 value would need the reverse step's density, which is then tiny).  Logit and
 log likelihoods are log-concave and close to quadratic once a block has a few
@@ -39,6 +40,7 @@ import numpy as np
 
 from jaxmh import _smalllinalg as la
 from jaxmh import stablemath
+from jaxmh._gamma import standard_gamma
 from jaxmh._threefry import normals_and_uniforms
 from jaxmh.families import Family
 from jaxmh.models import _formula_terms as terms
@@ -57,11 +59,12 @@ def loglik(layout, data: dict, family: Family):
     return value
 
 
-def _gaussian_logq(x: jax.Array, mean: jax.Array, low: jax.Array) -> jax.Array:
-    """``log N(x; mean, (low low')^-1)`` up to the constant, over the last axis (batched)."""
+def _t_logq(x: jax.Array, mean: jax.Array, low: jax.Array) -> jax.Array:
+    """``log t_df(x; mean, (low low')^-1)`` up to terms that do not depend on ``x``, over the last axis
+    (batched)."""
     d = x - mean
     v = jnp.sum(low * d[..., :, None], axis=-2)           # low' d
-    return -0.5 * jnp.sum(v * v, axis=-1) + la.log_diag_sum(low, stablemath.log)
+    return -0.5 * (PROPOSAL_DF + x.shape[-1]) * stablemath.log(1.0 + jnp.sum(v * v, axis=-1) / PROPOSAL_DF)
 
 
 def _outer(a: jax.Array) -> jax.Array:
@@ -73,6 +76,11 @@ def _outer(a: jax.Array) -> jax.Array:
 NEWTON_TOLERANCE = 0.1
 NEWTON_MAX_STEPS = 20
 
+#: degrees of freedom of the multivariate t proposals: tails heavier than any logit or log conditional's
+#: (whose log-densities fall at least linearly), so that no chain is stuck in a tail the proposal
+#: under-covers, as it would be with the Laplace approximation's Gaussian
+PROPOSAL_DF = 10.0
+
 
 def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, prior_lin, extra_lp, x0, *, rows):
     """One independence Metropolis-Hastings step for a batch of blocks ``x`` (``(B, k)``; the rows of
@@ -81,7 +89,7 @@ def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, pri
     Gaussian prior part ``-x'Px/2 + x'h`` (``prior_prec``, ``prior_lin``; ``extra_lp(x) -> (B,)`` adds
     the rest of the block's prior).
 
-    The proposal ``N(m, H^-1)`` is built without looking at the current value: a weighted
+    The proposal ``t_df(m, H^-1)`` is built without looking at the current value: a weighted
     least-squares fit of the working response of ``y`` (as a GLM's iterations start), then Newton
     steps on the block's log conditional until a step is shorter than ``NEWTON_TOLERANCE`` sds;
     ``H`` is the negative Hessian at the last step's start.  Each block is accepted on its own terms (returns the new ``x``, the mean
@@ -119,9 +127,12 @@ def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, pri
         quad = -0.5 * jnp.sum(v * jnp.sum(prior_prec * v[:, None, :], axis=-1), axis=-1) + jnp.sum(v * prior_lin, -1)
         return reduce(family.loglik(y, spread(v), trials)) + quad + extra_lp(v)
 
-    eps, unif = normals_and_uniforms(key, num * k, num, dtype)
-    x1 = mean + la.solve_upper(c, eps.reshape(num, k))
-    gain = lp(x1) - lp(x0) + _gaussian_logq(x0, mean, c) - _gaussian_logq(x1, mean, c)
+    k_normal, k_gamma = jax.random.split(key)
+    eps, unif = normals_and_uniforms(k_normal, num * k, num, dtype)
+    chi2 = 2.0 * standard_gamma(k_gamma, jnp.full((num,), 0.5 * PROPOSAL_DF, dtype), dtype)
+    spread_t = jnp.sqrt(PROPOSAL_DF / jnp.maximum(chi2, jnp.finfo(dtype).tiny))
+    x1 = mean + la.solve_upper(c, eps.reshape(num, k)) * spread_t[:, None]
+    gain = lp(x1) - lp(x0) + _t_logq(x0, mean, c) - _t_logq(x1, mean, c)
     gain = jnp.where(jnp.isfinite(gain) & jnp.all(jnp.isfinite(x1), axis=-1), gain, -jnp.inf)
     accept = stablemath.log(unif) < gain
     return jnp.where(accept[:, None], x1, x0), jnp.mean(stablemath.exp(jnp.minimum(gain, 0.0))), jnp.any(accept)
