@@ -36,7 +36,11 @@ short trial run at 0.95 had a divergence); if it still has them the JSON says
 so (``"clean": false``).
 
 :func:`numpyro_model` (the NumPyro twin of a jaxmh formula model, centred or
-non-centred) is also used by ``benchmarks/formula.py``.
+non-centred) is also used by ``benchmarks/formula.py``, and with
+:func:`jaxmh_draws` by ``benchmarks/families_reference.py`` for the
+non-Gaussian families (``m.layout.family`` ``"bernoulli"`` / ``"binomial"``:
+``y ~ Binomial(trials, logit^-1(eta))``; ``"poisson"``: ``y ~ Poisson(exp(eta))``;
+``eta`` the same linear predictor plus ``m.data["offset"]``; no ``sigma``).
 
 Usage: ``python benchmarks/formula_reference.py [--chains 4] [--warmup 2000]
 [--samples 20000] [--models sleepstudy,penicillin,categorical]
@@ -130,6 +134,15 @@ def build(name: str, csv_path: str = CATEGORICAL_CSV):
 # ---------------------------------------------------------------------------
 # The NumPyro twin of a jaxmh formula model
 # ---------------------------------------------------------------------------
+#: The likelihoods :func:`numpyro_model` knows (``m.layout.family``).
+FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson")
+
+
+def _family(m) -> str:
+    """``m.layout.family`` (``"gaussian"`` for a layout without one)."""
+    return getattr(m.layout, "family", "gaussian")
+
+
 def to_numpyro(prior):
     """The NumPyro distribution with the same parameters as a jaxmh prior."""
     if isinstance(prior, P.Normal):
@@ -149,19 +162,34 @@ def to_numpyro(prior):
     raise TypeError(f"no NumPyro counterpart for prior {prior!r}")
 
 
-def numpyro_model(m, centered: bool = False):
+def numpyro_model(m, centered=False):
     """``model()`` for NumPyro: the posterior of the jaxmh formula model ``m``.
 
-    Sites: the fixed effects and ``sigma`` and the sds under jaxmh's names;
-    per correlated term ``L(GROUP)`` (LKJ Cholesky factor); the group-level
-    effects as a deterministic ``u(GROUP)`` (levels, k) (non-centred: from
-    standard normals ``z(GROUP)``; centred: sampled directly)."""
+    Sites: the fixed effects, the sds and (Gaussian family only) ``sigma``
+    under jaxmh's names; per correlated term ``L(GROUP)`` (LKJ Cholesky
+    factor); the group-level effects as a deterministic ``u(GROUP)``
+    (levels, k) (non-centred: from standard normals ``z(GROUP)``; centred:
+    sampled directly; ``centered`` is a bool for every term, or a collection
+    of grouping factors' names to centre, the others non-centred).
+
+    The likelihood follows ``m.layout.family``: ``"gaussian"``
+    ``y ~ N(eta, sigma)``; ``"bernoulli"`` and ``"binomial"``
+    ``y ~ Binomial(m.data["trials"], logits=eta)``; ``"poisson"``
+    ``y ~ Poisson(exp(eta))``, where ``eta = X b + sum_f sum_k Z_f[:, k]
+    u_f[index_f, k]`` plus ``m.data["offset"]`` for the non-Gaussian
+    families."""
     layout, data = m.layout, m.data
+    family = _family(m)
+    if family not in FAMILIES:
+        raise ValueError(f"no NumPyro likelihood for family {family!r}; known: {FAMILIES}")
     chosen = data["priors"]
     dtype = jnp.result_type(float)
     y = jnp.asarray(data["y"], dtype)
     X = jnp.asarray(data["X"], dtype)
     factors = [(jnp.asarray(f["index"]), jnp.asarray(f["Z"], dtype)) for f in data["factors"]]
+    if family != "gaussian":
+        trials = jnp.asarray(data["trials"], dtype)
+        offset = jnp.asarray(data["offset"], dtype)
 
     def model():
         eta = jnp.zeros(y.shape[0], dtype)
@@ -170,11 +198,12 @@ def numpyro_model(m, centered: bool = False):
             eta = X @ b
         for term, (index, Z) in zip(layout.terms, factors):
             k, num = len(term.columns), len(term.labels)
+            centre = centered if isinstance(centered, bool) else term.factor in centered
             sd = jnp.stack([numpyro.sample(s, to_numpyro(chosen[s])) for s in term.sds])
             if term.correlated:
                 L = numpyro.sample(f"L({term.factor})", dist.LKJCholesky(k, chosen[f"cor({term.factor})"].eta))
                 scale_tril = sd[:, None] * L
-                if centered:
+                if centre:
                     u = numpyro.sample(f"u({term.factor})",
                                        dist.MultivariateNormal(jnp.zeros(k, dtype), scale_tril=scale_tril)
                                        .expand([num]).to_event(1))
@@ -182,22 +211,29 @@ def numpyro_model(m, centered: bool = False):
                     z = numpyro.sample(f"z({term.factor})", dist.Normal(0.0, 1.0).expand([num, k]).to_event(2))
                     u = numpyro.deterministic(f"u({term.factor})", z @ scale_tril.T)
             else:
-                if centered:
+                if centre:
                     u = numpyro.sample(f"u({term.factor})",
                                        dist.Normal(jnp.zeros((num, k), dtype), sd).to_event(2))
                 else:
                     z = numpyro.sample(f"z({term.factor})", dist.Normal(0.0, 1.0).expand([num, k]).to_event(2))
                     u = numpyro.deterministic(f"u({term.factor})", z * sd)
             eta = eta + jnp.sum(Z * u[index], axis=-1)
-        sigma = numpyro.sample("sigma", to_numpyro(chosen["sigma"]))
-        numpyro.sample("y", dist.Normal(eta, sigma), obs=y)
+        if family == "gaussian":
+            sigma = numpyro.sample("sigma", to_numpyro(chosen["sigma"]))
+            numpyro.sample("y", dist.Normal(eta, sigma), obs=y)
+            return
+        eta = eta + offset
+        if family == "poisson":
+            numpyro.sample("y", dist.Poisson(jnp.exp(eta)), obs=y)
+        else:                              # bernoulli (trials all 1) and binomial
+            numpyro.sample("y", dist.Binomial(total_count=trials, logits=eta), obs=y)
 
     return model
 
 
 def jaxmh_draws(m, samples: dict) -> dict:
-    """NumPyro's draws (chain, draw, ...) as jaxmh's leaves: fixed effects, sds, ``cor(...)``, ``sigma``,
-    and each ``TERM|GROUP`` as (chain, draw, levels)."""
+    """NumPyro's draws (chain, draw, ...) as jaxmh's leaves: fixed effects, sds, ``cor(...)``, ``sigma``
+    (Gaussian family only), and each ``TERM|GROUP`` as (chain, draw, levels)."""
     layout = m.layout
     out = {k: np.asarray(samples[k]) for k in layout.fixed}
     for term in layout.terms:
@@ -214,7 +250,8 @@ def jaxmh_draws(m, samples: dict) -> dict:
             for i in range(k):
                 for j in range(i):
                     out[next(it)] = omega[..., i, j]
-    out["sigma"] = np.asarray(samples["sigma"])
+    if _family(m) == "gaussian":
+        out["sigma"] = np.asarray(samples["sigma"])
     return out
 
 
@@ -235,8 +272,10 @@ def rows(m, draws: dict) -> dict:
 # The reference runs
 # ---------------------------------------------------------------------------
 def run_nuts(m, *, chains: int, warmup: int, samples: int, seed: int, target_accept: float,
-             centered: bool = False, chain_method: str = "sequential"):
-    kernel = NUTS(numpyro_model(m, centered), target_accept_prob=target_accept)
+             centered=False, chain_method: str = "sequential", init_strategy=None):
+    """NUTS on :func:`numpyro_model`; ``init_strategy`` None for NumPyro's default (``init_to_uniform``)."""
+    options = {} if init_strategy is None else {"init_strategy": init_strategy}
+    kernel = NUTS(numpyro_model(m, centered), target_accept_prob=target_accept, **options)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method=chain_method,
                 progress_bar=False)
     start = time.perf_counter()
