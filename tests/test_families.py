@@ -291,3 +291,17 @@ def test_command_line_fit_on_the_response_scale(capsys, tmp_path):
     assert "response scale: Intercept rows are the probability" in out
     assert "sigma" not in out
     assert (tmp_path / "caterpillar_herd.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_chain_c_is_the_same_with_3_and_8_chains():
+    """As for the Gaussian family (tests/test_formula_model.py): chain c's draws do not depend on how many
+    chains run, to rounding -- the Newton iterations run per chain under vmap, each until its own
+    tolerance."""
+    m = jaxmh.model("TICKS ~ C(YEAR) + cHEIGHT + (1 | BROOD) + (1 | LOCATION)",
+                    jaxmh.datasets.columns("grouseticks"), family="poisson")
+    few = jaxmh.fit(jax.random.key(5), m, num_chains=3, num_samples=10, num_warmup=20)
+    many = jaxmh.fit(jax.random.key(5), m, num_chains=8, num_samples=10, num_warmup=20)
+    for k in few.draws:
+        a, b = np.asarray(few.draws[k], np.float64), np.asarray(many.draws[k], np.float64)
+        spread = b.std(axis=(0, 1))
+        assert np.all(np.abs(a - b[:3]) < 0.02 * spread), (k, np.max(np.abs(a - b[:3]) / spread))

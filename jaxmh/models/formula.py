@@ -1,6 +1,10 @@
 """Models from lme4-style formulas: ``jaxmh.model("Reaction ~ Days + (Days | Subject)", data)``.
 
-The model, for a Gaussian family::
+The Bernoulli, binomial and Poisson families (``family=``; :mod:`jaxmh.families`)
+replace the Gaussian likelihood by theirs on the logit or log link, drop
+``sigma``, take link-scale default priors (:func:`glm_default_priors`;
+docs/formulas.md) and are sampled by the updates of
+:mod:`jaxmh.models._glm_updates`.  The model, for the Gaussian family::
 
     y_i ~ N(X_i b + sum_f Z_fi u_f[g_f(i)], sigma^2)
     u_f[l] ~ N(0, diag(sd_f) Omega_f diag(sd_f))      for every level l of factor term f
@@ -65,7 +69,7 @@ from jaxmh.models._common import rebindable
 from jaxmh.models.base import Model
 from jaxmh.priors import Exponential, LKJ, Normal
 
-__all__ = ["model", "FormulaLayout", "CLASSES", "default_priors"]
+__all__ = ["model", "FormulaLayout", "CLASSES", "default_priors", "glm_default_priors"]
 
 #: The prior classes (besides coefficient names and ``sd(TERM|GROUP)``, ``cor(GROUP)``).
 CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
