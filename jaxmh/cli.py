@@ -570,8 +570,7 @@ def _fit_formula(args, formula: str) -> int:
         print()
         for name, t in factors.items():
             params = [e for u in layout.terms if u.factor == name for e in u.effects]
-            plotted = result._replace(draws=response_scale.transform(result.draws, layout)) if response else result
-            fig = plots.caterpillar(plotted, params, list(t.labels))
+            fig = plots.caterpillar(result, params, list(t.labels), scale="response" if response else "link")
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
             _write(os.path.join(args.out, f"caterpillar_{safe}.png"), lambda p: fig.savefig(p, dpi=110))
     if args.save:

@@ -184,7 +184,7 @@ def _check_labels(labels, num_groups: int) -> list[str]:
 
 
 def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Sequence[str] | None = None,
-                *, prob: float = 0.9, sort: bool = True) -> Figure:
+                *, prob: float = 0.9, sort: bool = True, scale: str = "link") -> Figure:
     """Caterpillar plot: each group's posterior mean and central interval, one panel per parameter.
 
     Parameters
@@ -199,12 +199,23 @@ def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Seque
         Mass of the interval (default 0.9); a thicker bar shows the central 50%.
     sort
         Order each panel's groups by posterior mean (default) or keep data order.
+    scale
+        ``"link"`` (default) or ``"response"``: a logit or log formula model's
+        levels as probabilities, rates or ratios (:mod:`jaxmh.response_scale`;
+        needs the :class:`jaxmh.Result` of such a model).
 
     When the draws hold ``mu_<param>`` (a hierarchical mean), its posterior
     mean is drawn as a dashed line.
     """
     if not (isinstance(prob, (int, float)) and 0 < prob < 1):
         raise ValueError(f"prob must be a number in (0, 1), got {prob!r}")
+    if scale not in ("link", "response"):
+        raise ValueError(f"scale must be 'link' or 'response', got {scale!r}")
+    if scale == "response":
+        from jaxmh import response_scale
+        draws = response_scale.transform(getattr(result_or_draws, "draws", None),
+                                         getattr(result_or_draws, "layout", None))
+        result_or_draws = result_or_draws._replace(draws=draws)
     names = [params] if isinstance(params, str) else list(params)
     if not names:
         raise ValueError("params is empty: name at least one per-group parameter")

@@ -60,6 +60,8 @@ def transform(draws: dict, layout: Any) -> dict:
         or draws without a formula model's layout.
     """
     from jaxmh import families
+    if draws is None:
+        raise ValueError("scale='response' needs the draws (this result was run with store='moments')")
     if layout is None or not hasattr(layout, "family"):
         raise ValueError("scale='response' needs a formula model's result (jaxmh.fit of jaxmh.model(...)); "
                          "these draws carry no model layout")

@@ -280,6 +280,12 @@ def test_response_scale_summary_is_the_inverse_link_of_the_draws():
         jaxmh.summary(gaussian, scale="response", warn=False)
     with pytest.raises(ValueError, match="formula model"):
         response_scale.transform(dict(result.draws), None)
+    fig = jaxmh.plots.caterpillar(result, "Intercept|g", list(m.coords["Intercept|g"]), scale="response")
+    ax = fig.axes[0]
+    points = np.concatenate([np.asarray(line.get_xdata(), float) for line in ax.lines if len(line.get_xdata())])
+    assert np.all((points >= 0) & (points <= 1)), points                  # probabilities, not log-odds
+    with pytest.raises(ValueError, match="scale must be 'link' or 'response'"):
+        jaxmh.plots.caterpillar(result, "Intercept|g", scale="odds")
 
 
 def test_command_line_fit_on_the_response_scale(capsys, tmp_path):
