@@ -40,7 +40,6 @@ import numpy as np
 
 from jaxmh import _smalllinalg as la
 from jaxmh import stablemath
-from jaxmh._gamma import standard_gamma
 from jaxmh._threefry import normals_and_uniforms
 from jaxmh.families import Family
 from jaxmh.models import _formula_terms as terms
@@ -79,7 +78,7 @@ NEWTON_MAX_STEPS = 20
 #: degrees of freedom of the multivariate t proposals: tails heavier than any logit or log conditional's
 #: (whose log-densities fall at least linearly), so that no chain is stuck in a tail the proposal
 #: under-covers, as it would be with the Laplace approximation's Gaussian
-PROPOSAL_DF = 10.0
+PROPOSAL_DF = 10
 
 
 def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, prior_lin, extra_lp, x0, *, rows):
@@ -127,9 +126,9 @@ def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, pri
         quad = -0.5 * jnp.sum(v * jnp.sum(prior_prec * v[:, None, :], axis=-1), axis=-1) + jnp.sum(v * prior_lin, -1)
         return reduce(family.loglik(y, spread(v), trials)) + quad + extra_lp(v)
 
-    k_normal, k_gamma = jax.random.split(key)
-    eps, unif = normals_and_uniforms(k_normal, num * k, num, dtype)
-    chi2 = 2.0 * standard_gamma(k_gamma, jnp.full((num,), 0.5 * PROPOSAL_DF, dtype), dtype)
+    eps, unif = normals_and_uniforms(key, num * (k + PROPOSAL_DF), num, dtype)
+    chi2 = jnp.sum(eps[num * k:].reshape(PROPOSAL_DF, num) ** 2, axis=0)     # chi-square, PROPOSAL_DF dof
+    eps = eps[:num * k]
     spread_t = jnp.sqrt(PROPOSAL_DF / jnp.maximum(chi2, jnp.finfo(dtype).tiny))
     x1 = mean + la.solve_upper(c, eps.reshape(num, k)) * spread_t[:, None]
     gain = lp(x1) - lp(x0) + _t_logq(x0, mean, c) - _t_logq(x1, mean, c)
