@@ -204,7 +204,7 @@ def test_fit_formula_prints_everything_and_writes_files(csv, tmp_path, capsys):
     head = out.splitlines()
     assert re.fullmatch(r"data: .*data\.csv: 12 rows; g: 3 levels", head[0]), head[0]
     assert head[1] == "formula: y ~ 1 + x + (1 + x | g)"
-    assert head[2] == "family: gaussian"
+    assert head[2] == "family: gaussian (identity link)"
     assert head[3].startswith("priors: Intercept ~ normal(")
     assert "x ~ normal(0, 5) (given)" in head[3]           # set by its class, b
     assert "sd(Intercept|g) ~ exponential(" in head[3] and "cor(g) ~ lkj(1)" in head[3]
