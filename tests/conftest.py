@@ -134,3 +134,35 @@ def write_csv(path, header, rows) -> str:
         writer.writerow(header)
         writer.writerows(rows)
     return str(path)
+
+
+def rows_by_label(draws: dict, labels: dict) -> dict:
+    """``{row name: (chain, draw) float64 array}``, group-level leaves split per level as ``TERM|GROUP[label]``."""
+    import numpy as np
+
+    out = {}
+    for k, v in draws.items():
+        v = np.asarray(v, np.float64)
+        if v.ndim == 2:
+            out[k] = v
+        else:
+            for j, label in enumerate(labels[k]):
+                out[f"{k}[{label}]"] = v[:, :, j]
+    return out
+
+
+def worst_z_against(rows: dict, params: dict) -> list:
+    """``(z, row, stat, ours, reference)`` for every row's mean and sd, worst first: ``z`` is the gap over
+    the combined MCSE ``sqrt(mcse_ours^2 + mcse_reference^2)`` (a reference JSON's ``params``)."""
+    import numpy as np
+
+    from jaxmh import diagnostics
+
+    worst = []
+    for k, x in rows.items():
+        r = params[k]
+        for stat, ours, se in (("mean", x.mean(), diagnostics.mcse_mean(x)),
+                               ("sd", x.std(ddof=1), diagnostics.mcse_sd(x))):
+            z = abs(ours - r[stat]) / np.hypot(float(se), r[f"mcse_{stat}"])
+            worst.append((z, k, stat, ours, r[stat]))
+    return sorted(worst, reverse=True)

@@ -13,11 +13,10 @@ import json
 import os
 
 import jax
-import numpy as np
 import pytest
 
 import jaxmh
-from jaxmh import diagnostics
+from conftest import rows_by_label, worst_z_against
 
 HERE = os.path.dirname(__file__)
 REFERENCE = json.load(open(os.path.join(HERE, "data", "formula_reference.json")))["models"]
@@ -26,33 +25,13 @@ DATA = {"sleepstudy": lambda: jaxmh.datasets.columns("sleepstudy"),
         "categorical": lambda: os.path.join(HERE, "data", "formula_categorical.csv")}
 
 
-def _flat(draws: dict, labels: dict) -> dict:
-    """``{row name: (chain, draw) array}`` with group rows named ``TERM|GROUP[label]``."""
-    out = {}
-    for k, v in draws.items():
-        v = np.asarray(v, np.float64)
-        if v.ndim == 2:
-            out[k] = v
-        else:
-            for j, label in enumerate(labels[k]):
-                out[f"{k}[{label}]"] = v[:, :, j]
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_posterior_means_and_sds_agree_with_nuts(name):
     ref = REFERENCE[name]
     m = jaxmh.model(ref["formula"], DATA[name]())
     assert {k: repr(p) for k, p in m.data["priors"].items()} == ref["priors_repr"]  # the reference's priors
     result = jaxmh.fit(jax.random.key(0), m, num_samples=10_000, num_warmup=2_000)
-    rows = _flat(result.draws, m.coords)
+    rows = rows_by_label(result.draws, m.coords)
     assert set(rows) == set(ref["params"]), sorted(set(rows) ^ set(ref["params"]))
-    worst = []
-    for k, x in rows.items():
-        r = ref["params"][k]
-        for stat, ours, se in (("mean", x.mean(), diagnostics.mcse_mean(x)),
-                               ("sd", x.std(ddof=1), diagnostics.mcse_sd(x))):
-            z = abs(ours - r[stat]) / np.hypot(float(se), r[f"mcse_{stat}"])
-            worst.append((z, k, stat, ours, r[stat]))
-    worst.sort(reverse=True)
+    worst = worst_z_against(rows, ref["params"])
     assert worst[0][0] < 4.0, worst[:5]

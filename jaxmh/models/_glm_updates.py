@@ -144,9 +144,7 @@ def level_update(layout, data: dict, family: Family, i: int):
 
     def update(key, p: dict):
         dtype = data["X"].dtype
-        low, _ = terms.scale_factor(p, term, dtype)
-        inv_low = la.solve_lower(low, jnp.eye(k, dtype=dtype))
-        prior_prec = jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)   # Sigma^-1
+        prior_prec = _prior_precision(p, term, dtype)
         base = terms.linear(p, data, layout, skip=i) + data["offset"]
         u, prob, moved = _irls_step(
             key, family, data, f["Z"], lambda a: jax.ops.segment_sum(a, f["index"], num), base,
