@@ -48,6 +48,14 @@ class PlainWarmup:
         state, _ = self.step_fn(fold_in(chain_key, t), state, params)
         return state, aux
 
+    def step_params(self, aux, params):
+        """The parameters warm-up step runs the kernel with (one chain)."""
+        return params
+
+    def tune(self, aux, t, position, info):
+        """The tuning state after warm-up step ``t`` (one chain): nothing to tune."""
+        return aux
+
 
 def identity(position):
     """``emit`` for a kernel whose state holds the position as users see it."""
@@ -103,6 +111,57 @@ def _sample_chunk_impl(key, chain_ids, carry, params, i0, end, t_offset, *, step
     return jax.vmap(one_chain)(chain_ids, carry, params)
 
 
+def _tree_where(flag, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(flag, x, y), a, b)
+
+
+def _chunk_impl(key, chain_ids, carry, aux, warm_params, params, i0, end, t_offset, warming, *, step_fn,
+                warm_step, length, thin, store, masked, emit):
+    """One compiled scan for both phases: ``warming`` (traced) picks warm-up or sampling.
+
+    The kernel step appears once in the program: in warm-up it runs with the
+    tuner's current parameters (``warm_step.step_params``) and the tuner learns
+    from it (``warm_step.tune``), one step a slot; in sampling it runs with the
+    tuned ``params``, ``thin`` steps a draw, counting acceptances and moments.
+    The keys are those of :func:`_warmup_chunk_impl` and
+    :func:`_sample_chunk_impl`: a run takes the same steps either way, in half
+    the compilation time.
+    """
+    def one_chain(cid, carry, aux, warm_params, params):
+        chain_key = fold_in(key, cid)
+
+        def one_slot(c, i):
+            def go(c):
+                steps = 1 if thin == 1 else jnp.where(warming, 1, thin).astype(jnp.uint32)
+                first = t_offset + i * steps
+
+                def one_step(j, cc):
+                    carry, aux = cc
+                    p = _tree_where(warming, warm_step.step_params(aux, warm_params), params)
+                    t = first + j
+                    state, info = step_fn(fold_in(chain_key, t), carry.states, p)
+                    aux = jax.lax.cond(warming, lambda a: warm_step.tune(a, t, state.position, info),
+                                       lambda a: a, aux)
+                    counted = jnp.where(warming, 0, jnp.sum(info.is_accepted, dtype=jnp.int32))
+                    return carry._replace(states=state, accepted=carry.accepted + counted), aux
+
+                carry, aux = (one_step(jnp.uint32(0), c) if thin == 1
+                              else jax.lax.fori_loop(jnp.uint32(0), steps, one_step, c))
+                if carry.welford is not None:
+                    carry = carry._replace(welford=jax.lax.cond(
+                        warming, lambda w: w, lambda w: welford_update(w, emit(carry.states.position)),
+                        carry.welford))
+                return carry, aux
+
+            c = jax.lax.cond(i < end, go, lambda c: c, c) if masked else go(c)
+            return c, (emit(c[0].states.position) if store != "moments" else None)
+
+        draws = i0 + jnp.arange(length, dtype=jnp.uint32)
+        return jax.lax.scan(one_slot, (carry, aux), draws)
+
+    return jax.vmap(one_chain)(chain_ids, carry, aux, warm_params, params)
+
+
 @lru_cache(maxsize=64)
 def _compiled(impl: Callable, mesh, statics: tuple) -> Callable:
     """``impl`` with its static arguments bound, jitted; with a mesh, run per device by ``shard_map``.
@@ -113,20 +172,36 @@ def _compiled(impl: Callable, mesh, statics: tuple) -> Callable:
     fn = partial(impl, **dict(statics))
     if mesh is not None:
         chains, whole = PartitionSpec("chain"), PartitionSpec()
-        per_chain = 4 if impl is _warmup_chunk_impl else 3   # chain ids, states/carry, [aux], params
-        specs = (whole,) + (chains,) * per_chain + (whole,) * (3 if per_chain == 3 else 2)
+        # key; per chain: chain ids, states/carry, [aux, warm-up params,] params; then the scalars
+        per_chain, scalars = {_warmup_chunk_impl: (4, 2), _sample_chunk_impl: (3, 3), _chunk_impl: (5, 4)}[impl]
+        specs = (whole,) + (chains,) * per_chain + (whole,) * scalars
         fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=chains, check_vma=False)
     return jax.jit(fn)
 
 
-def _warmup_chunk(key, chain_ids, states, aux, params, t0, end, *, mesh, **statics):
-    fn = _compiled(_warmup_chunk_impl, mesh, tuple(sorted(statics.items())))
-    return fn(key, chain_ids, states, aux, params, t0, end)
+def _warmup_chunk(impl, *args, mesh, **statics):
+    """A warm-up chunk: ``impl`` (:func:`_warmup_chunk_impl` or :func:`_chunk_impl`) compiled and run."""
+    return _compiled(impl, mesh, tuple(sorted(statics.items())))(*args)
 
 
-def _sample_chunk(key, chain_ids, carry, params, i0, end, t_offset, *, mesh, **statics):
-    fn = _compiled(_sample_chunk_impl, mesh, tuple(sorted(statics.items())))
-    return fn(key, chain_ids, carry, params, i0, end, t_offset)
+def _sample_chunk(impl, *args, mesh, **statics):
+    """A sampling chunk: ``impl`` (:func:`_sample_chunk_impl` or :func:`_chunk_impl`) compiled and run."""
+    return _compiled(impl, mesh, tuple(sorted(statics.items())))(*args)
+
+
+def _one_program(program: Program, params_shape: Any) -> bool:
+    """Whether warm-up and sampling can run as one compiled program (:func:`_chunk_impl`): the warm-up
+    step exposes its parts, and hands the kernel parameters of the sampling phase's structure and types."""
+    warm = program.warm_step
+    if not (hasattr(warm, "step_params") and hasattr(warm, "tune")):
+        return False
+    try:
+        shape = jax.eval_shape(jax.vmap(warm.step_params), program.warm_aux, program.warm_params)
+    except Exception:   # a warm-up whose parameters cannot be formed per chain: the two programs
+        return False
+    same = jax.tree_util.tree_structure(shape) == jax.tree_util.tree_structure(params_shape)
+    return same and all(a.shape == b.shape and a.dtype == b.dtype for a, b in
+                        zip(jax.tree_util.tree_leaves(shape), jax.tree_util.tree_leaves(params_shape)))
 
 
 def num_blocks(step_fn: Callable, state: Any, params: Any) -> int:
@@ -250,11 +325,24 @@ def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: ja
             checkpoints.save(checkpoint, fingerprint, warm_done, draws_done, trees,
                              _slice_draws(host_draws, draws_done))
 
+    one = _one_program(program, params_shape)
+    if one:   # one compiled scan for both phases, of the sampling phase's chunk length
+        warm_len, draw_masked = draw_len, num_samples % draw_len != 0 or num_warmup % draw_len != 0
+        statics = dict(step_fn=step_fn, warm_step=warm_step, length=draw_len, thin=thin, store=store,
+                       masked=draw_masked, emit=emit)
+        idle = put(jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), params_shape))  # sampling's, unused
     while warm_done < num_warmup:
-        states, warm_aux = _warmup_chunk(
-            warm_key, chain_ids, states, warm_aux, warm_params, jnp.uint32(warm_done),
-            jnp.uint32(num_warmup), mesh=mesh, warm_step=warm_step, length=warm_len, masked=warm_masked,
-        )
+        if one:
+            (carry, warm_aux), _ = _warmup_chunk(
+                _chunk_impl, warm_key, chain_ids, carry._replace(states=states), warm_aux, warm_params, idle,
+                jnp.uint32(warm_done), jnp.uint32(num_warmup), jnp.uint32(0), jnp.bool_(True), mesh=mesh,
+                **statics)
+            states = carry.states
+        else:
+            states, warm_aux = _warmup_chunk(
+                _warmup_chunk_impl, warm_key, chain_ids, states, warm_aux, warm_params, jnp.uint32(warm_done),
+                jnp.uint32(num_warmup), mesh=mesh, warm_step=warm_step, length=warm_len, masked=warm_masked,
+            )
         warm_done = min(num_warmup, warm_done + warm_len)
         progress.update(warm_done)
         if warm_done < num_warmup:
@@ -265,11 +353,16 @@ def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: ja
         save()
 
     while draws_done < num_samples:
-        carry, chunk = _sample_chunk(
-            run_key, chain_ids, carry, params, jnp.uint32(draws_done), jnp.uint32(num_samples),
-            jnp.uint32(t_offset), mesh=mesh, step_fn=step_fn, length=draw_len, thin=thin, store=store,
-            masked=draw_masked, emit=emit,
-        )
+        if one:
+            (carry, warm_aux), chunk = _sample_chunk(
+                _chunk_impl, run_key, chain_ids, carry, warm_aux, warm_params, params, jnp.uint32(draws_done),
+                jnp.uint32(num_samples), jnp.uint32(t_offset), jnp.bool_(False), mesh=mesh, **statics)
+        else:
+            carry, chunk = _sample_chunk(
+                _sample_chunk_impl, run_key, chain_ids, carry, params, jnp.uint32(draws_done),
+                jnp.uint32(num_samples), jnp.uint32(t_offset), mesh=mesh, step_fn=step_fn, length=draw_len,
+                thin=thin, store=store, masked=draw_masked, emit=emit,
+            )
         if store != "moments":
             if draw_len == num_samples:
                 host_draws = chunk  # one chunk: keep the device arrays as they are

@@ -45,9 +45,17 @@ class TunedWarmup:
     adapter: Any
 
     def __call__(self, chain_key, state, aux, params, t):
+        state, info = self.step_fn(fold_in(chain_key, t), state, self.step_params(aux, params))
+        return state, self.tune(aux, t, state.position, info)
+
+    def step_params(self, aux, params):
+        """The kernel's parameters for the next warm-up step (one chain): the adapter's current ones."""
         p = self.adapter.params(aux)
-        state, info = self.step_fn(fold_in(chain_key, t), state, p if params is None else (params, p))
-        return state, self.adapter.update(aux, t, state.position, info)
+        return p if params is None else (params, p)
+
+    def tune(self, aux, t, position, info):
+        """The adapter after warm-up step ``t`` (one chain)."""
+        return self.adapter.update(aux, t, position, info)
 
 
 @dataclass(frozen=True)

@@ -162,10 +162,14 @@ def _assert_same_chains_to_rounding(a, b):
 
 
 def test_chunks_compile_once(monkeypatch):
-    """Full and partial chunks share one compiled scan per phase."""
+    """Full and partial chunks, of warm-up and of sampling, share one compiled scan."""
     _loop._compiled.cache_clear()
     jaxmh.sample(jax.random.key(2), KERNEL, _start(2), num_samples=100, num_warmup=25, checkpoint_every=10)
-    assert _loop._compiled.cache_info().currsize == 2      # one warm-up and one sampling chunk
+    assert _loop._compiled.cache_info().currsize == 1
+    _loop._compiled.cache_clear()
+    model = jaxmh.model("y ~ x + (1 | g)", {"y": np.arange(12.0) % 5, "x": np.arange(12.0), "g": np.arange(12) % 3})
+    jaxmh.fit(jax.random.key(2), model, num_chains=2, num_samples=30, num_warmup=45, progress=False)
+    assert _loop._compiled.cache_info().currsize == 1      # a tuned warm-up too
 
 
 def test_bad_run_options_raise_before_running(tmp_path):
