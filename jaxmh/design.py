@@ -264,7 +264,7 @@ def _grouping(coder: _Coder, factor: tuple[str, ...]) -> tuple[np.ndarray, tuple
     return codes, labels
 
 
-def _used_columns(f: Formula) -> list[tuple[str, str]]:
+def used_columns(f: Formula) -> list[tuple[str, str]]:
     """(column, where it is used) for every column the formula uses, in formula order, no repeats."""
     used: dict = {f.response: "the response"}
     for t in f.terms:
@@ -324,7 +324,7 @@ def design(formula: Formula | str, data: Any, *, drop_missing: bool = False,
     elif not isinstance(formula, Formula):
         raise TypeError(f"formula: expected a string or a Formula, got {type(formula).__name__}")
     cols = read_columns(data)
-    used = _used_columns(formula)
+    used = used_columns(formula)
     extra_columns = dict(extra_columns or {})
     for role, name in extra_columns.items():
         if not isinstance(name, str):

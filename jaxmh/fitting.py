@@ -265,4 +265,5 @@ def fit(
     if order is not None and isinstance(result.draws, dict) and set(order) == set(result.draws):
         result = result._replace(draws={k: result.draws[k] for k in order})
     return result._replace(prior_bounds=prior_checks.model_bounds(model), method=chosen.name,
-                           coords=getattr(model, "coords", None), layout=getattr(model, "layout", None))
+                           coords=getattr(model, "coords", None), layout=getattr(model, "layout", None),
+                           model=model)

@@ -68,6 +68,9 @@ class Result(NamedTuple):
     layout
         A formula model's :class:`jaxmh.models.formula.FormulaLayout` (filled
         in by :func:`jaxmh.fit`): its family, for ``summary(scale="response")``.
+    model
+        The :class:`jaxmh.models.Model` fitted (filled in by :func:`jaxmh.fit`),
+        for :func:`jaxmh.loo` and predictions.
     """
 
     draws: PyTree
@@ -79,6 +82,7 @@ class Result(NamedTuple):
     method: str | None = None
     coords: Mapping[str, Sequence[str]] | None = None
     layout: Any = None
+    model: Any = None
 
     def to_arviz(self):
         """The draws as an ``arviz.InferenceData`` (needs the optional ``arviz`` package).

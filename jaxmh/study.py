@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
@@ -55,6 +55,8 @@ class ModelStudy(NamedTuple):
     acceptance_rate: np.ndarray  # mean over chains
     seconds: float
     rmse: Mapping[str, np.ndarray] | None = None  # every truth parameter the model has -> (num_datasets,)
+    elpd_loo: np.ndarray | None = None   # PSIS-LOO per dataset (study(..., loo=True))
+    elpd_loo_i: np.ndarray | None = None  # (num_datasets, rows): pointwise, for paired differences
 
 
 class Study(NamedTuple):
@@ -86,6 +88,26 @@ class Study(NamedTuple):
                 "beta": float(np.mean(h.rmse_beta < u.rmse_beta)),
                 "both": float(np.mean((h.rmse_alpha < u.rmse_alpha) & (h.rmse_beta < u.rmse_beta)))}
 
+    def loo_agreement(self) -> dict | None:
+        """How often PSIS-LOO ranks the models as the truth does (``study(..., loo=True)``).
+
+        Per dataset, the truth's ranking orders the models by the RMSE of their
+        posterior means over the truth's parameters (the mean of their RMSEs);
+        LOO's by elpd_loo.  Returns the shares of datasets where the two agree
+        on the best model, and where they agree on the whole order, and how
+        often each model is LOO's best.
+        """
+        if any(f.elpd_loo is None for f in self.fits) or len(self.fits) < 2:
+            return None
+        names = [f.model for f in self.fits]
+        error = np.stack([np.mean(np.stack(list((f.rmse or {}).values())), axis=0) for f in self.fits])
+        elpd = np.stack([f.elpd_loo for f in self.fits])
+        by_truth, by_loo = np.argsort(error, axis=0), np.argsort(-elpd, axis=0)
+        return {"best": float(np.mean(by_truth[0] == by_loo[0])),
+                "order": float(np.mean(np.all(by_truth == by_loo, axis=0))),
+                "loo_best": {n: float(np.mean(by_loo[0] == i)) for i, n in enumerate(names)},
+                "truth_best": {n: float(np.mean(by_truth[0] == i)) for i, n in enumerate(names)}}
+
     def table(self) -> str:
         """Per model: RMSE of alpha and beta across datasets (mean, sd, 5%, 50%, 95%) and diagnostics."""
         head = (f"{'model':<13}{'':>6}{'mean':>8}{'sd':>8}{'5%':>8}{'50%':>8}{'95%':>8}"
@@ -105,6 +127,12 @@ class Study(NamedTuple):
             lines.append(
                 f"hierarchical beats unpooled in {wins['alpha']:.1%} of datasets for alpha, "
                 f"{wins['beta']:.1%} for beta, {wins['both']:.1%} for both")
+        agree = self.loo_agreement()
+        if agree is not None:
+            best = ", ".join(f"{k} {v:.0%}" for k, v in agree["loo_best"].items())
+            lines.append(f"leave-one-out (PSIS-LOO) picks the model the truth picks (lowest RMSE) in "
+                         f"{agree['best']:.1%} of datasets, the whole order in {agree['order']:.1%}; "
+                         f"LOO's best: {best}")
         lines.append("RMSE: root mean square error of the posterior means against the true values "
                      "(alpha_i, beta_i, sigma), per dataset; R-hat>1.01: share of datasets with any parameter's "
                      "R-hat (from chain means and variances) above 1.01")
@@ -122,6 +150,8 @@ class Study(NamedTuple):
                                  "rmse": {k: np.asarray(v).tolist() for k, v in (f.rmse or {}).items()}}
                        for f in self.fits},
             "hierarchical_wins": self.hierarchical_wins(),
+            "loo_agreement": self.loo_agreement(),
+            "elpd_loo": {f.model: np.asarray(f.elpd_loo).tolist() for f in self.fits if f.elpd_loo is not None},
         }
 
 
@@ -160,6 +190,7 @@ def study(
     step_size: Any = None,
     batch_size: int = 64,
     progress: bool | None = None,
+    loo: bool = False,
 ) -> Study:
     """Fit every model to ``num_datasets`` datasets simulated from the tutorial's process.
 
@@ -193,6 +224,12 @@ def study(
         dataset's results depend on ``batch_size`` but not on ``num_datasets``.
     progress
         Progress bar over batches (default: only in a terminal, not under ``CI``).
+    loo
+        Also compare the models by PSIS-LOO on every dataset (:func:`jaxmh.loo`,
+        r_eff = 1): the draws of a batch are then kept (memory: ``batch_size x
+        num_chains x num_samples`` draws of every parameter), and
+        :meth:`Study.loo_agreement` says how often LOO ranks the models as the
+        truth does.
 
     Returns
     -------
@@ -261,9 +298,11 @@ def study(
         datasets, truth = _datasets(k_data, ids, num_groups, group_size)
         for builder, template, name in zip(chosen, templates, names):
             start = time.perf_counter()
-            out = _fit_batch(model_key(key, name), builder, template, how[name], datasets, ids,
-                             num_chains, num_samples, num_warmup, step_size)
+            out, built = _fit_batch(model_key(key, name), builder, template, how[name], datasets, ids,
+                                    num_chains, num_samples, num_warmup, step_size, loo)
             _score(results[name], out, truth, num_chains, name)
+            if loo:
+                _score_loo(results[name], out, built, num_chains)
             seconds[name] += time.perf_counter() - start
             done += 1
             bar.update(done)
@@ -271,11 +310,13 @@ def study(
     fits = []
     for name in names:
         r = {k: np.concatenate(v)[:num_datasets] for k, v in results[name].items() if k != "rmse"}
+        if loo and template.pointwise_loglik is None:
+            raise ValueError(f"loo: the {name} model defines no pointwise log-likelihood")
         errors = {k: np.concatenate(v)[:num_datasets] for k, v in results[name]["rmse"].items()}
         nan = np.full(num_datasets, np.nan)
         fits.append(ModelStudy(name, how[name].name, errors.get("alpha", nan), errors.get("beta", nan),
                                r.get("sigma_mean", nan), r["max_rhat"], r["acceptance_rate"], seconds[name],
-                               errors))
+                               errors, r.get("elpd_loo"), r.get("elpd_loo_i")))
     return Study(tuple(fits), num_datasets, num_groups, group_size, num_chains, num_samples, num_warmup)
 
 
@@ -301,8 +342,9 @@ def _template(builder: Callable, data: GroupedData):
 
 
 def _fit_batch(key, builder, template, method, datasets, ids, num_chains, num_samples, num_warmup,
-               step_size) -> "_loop.Output":
-    """Fit one model to a batch of datasets; chains of all datasets on one axis."""
+               step_size, keep_draws: bool = False) -> tuple:
+    """Fit one model to a batch of datasets; chains of all datasets on one axis.  ``(output, the model
+    built on each dataset)``; the output keeps the draws if ``keep_draws``."""
     num = int(ids.shape[0])
     token = model_common.COMPILED_STATS.set(True)  # many small datasets: one compiled call each
     try:
@@ -324,8 +366,32 @@ def _fit_batch(key, builder, template, method, datasets, ids, num_chains, num_sa
                 data=_repeat_chains(stacked, num_chains))
     check_initial(positions, p.states.logdensity)
     chain_ids = (ids[:, None] * num_chains + jnp.arange(num_chains, dtype=jnp.uint32)).reshape(-1)
-    config = _loop.RunConfig(num_warmup, num_samples, store="moments")
-    return _loop.run(p, config, warm_key=k_warm, run_key=k_run, chain_ids=chain_ids)
+    config = _loop.RunConfig(num_warmup, num_samples, store="both" if keep_draws else "moments")
+    out = _loop.run(p, config, warm_key=k_warm, run_key=k_run, chain_ids=chain_ids)
+    if p.emit is not _loop.identity and out.draws is not None:   # the kernel's layout back to the parameters
+        out = out._replace(draws=jax.vmap(jax.vmap(p.emit))(out.draws))
+    return out, built
+
+
+@lru_cache(maxsize=16)
+def _pointwise(with_data: Callable) -> Callable:
+    """``(data, draws) -> (chain, draw, row)`` log-likelihood, compiled once per model (data as an argument)."""
+    return jax.jit(lambda data, draws: jax.vmap(jax.vmap(with_data(data).pointwise_loglik))(draws))
+
+
+def _score_loo(into: dict, out: "_loop.Output", built: list, num_chains: int) -> None:
+    """PSIS-LOO of every dataset of a batch (its chains' draws, its own model's pointwise log-likelihood)."""
+    from jaxmh.psis_loo import loo
+
+    elpd, pointwise = [], []
+    values_of = _pointwise(built[0].with_data)
+    for d, model in enumerate(built):
+        draws = jax.tree.map(lambda v: v[d * num_chains:(d + 1) * num_chains], out.draws)
+        result = loo(np.asarray(values_of(model.data, draws), np.float64), warn=False)
+        elpd.append(result.elpd_loo)
+        pointwise.append(result.elpd_i)
+    into.setdefault("elpd_loo", []).append(np.asarray(elpd))
+    into.setdefault("elpd_loo_i", []).append(np.stack(pointwise))
 
 
 def _score(into: dict, out: "_loop.Output", truth: Mapping, num_chains: int, name: str) -> None:

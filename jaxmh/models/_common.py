@@ -40,6 +40,37 @@ def stats_of(data: GroupedData, pooled: bool = False) -> GroupStats:
     return stats(jnp.asarray(data.x, dtype), jnp.asarray(data.y, dtype), group, num_groups=num)
 
 
+def rows_of(data: GroupedData) -> dict:
+    """The rows themselves (``x``, ``y`` and the group index), for the pointwise log-likelihood."""
+    dtype = jnp.result_type(float)
+    return {"x": jnp.asarray(data.x, dtype), "y": jnp.asarray(data.y, dtype),
+            "group": jnp.asarray(data.group, jnp.int32)}
+
+
+class RegressionFunctions:
+    """``functions(data) -> {logdensity, init, split, pointwise_loglik}`` for a tutorial regression model
+    whose ``functions`` gives the first three over ``{"stats", "priors", "rows"}``; equal when the
+    wrapped ``functions`` are (so :class:`WithData` keys stay stable)."""
+
+    __slots__ = ("functions",)
+
+    def __init__(self, functions: Callable[[Any], tuple]):
+        self.functions = functions
+
+    def __call__(self, data: Any) -> dict:
+        from jaxmh.models import _regression
+        logdensity, init, split = self.functions(data)
+        rows = data["rows"]
+        return {"logdensity": logdensity, "init": init, "split": split,
+                "pointwise_loglik": lambda p: _regression.pointwise(p, rows)}
+
+    def __eq__(self, other):
+        return isinstance(other, RegressionFunctions) and other.functions is self.functions
+
+    def __hash__(self):
+        return hash(self.functions)
+
+
 def rebindable(model: Model, functions: Callable[[Any], tuple]) -> Model:
     """``model`` (built on ``model.data``) with a ``with_data`` that rebinds its closures.
 

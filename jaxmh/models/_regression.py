@@ -65,3 +65,16 @@ def loglik(alpha, beta, sigma, stats: GroupStats):
     ss = jnp.sum(sum_squares(alpha, beta, stats))
     value = -0.5 * ss / (safe * safe) - total_n * (stablemath.log(safe) + _HALF_LOG_2PI)
     return jnp.where(sigma > 0, value, -jnp.inf)
+
+
+def pointwise(params: dict, rows: dict) -> jax.Array:
+    """Each row's log-likelihood ``log N(y_j; alpha_g + beta_g x_j, sigma^2)`` for one draw; ``alpha`` and
+    ``beta`` per group (``(G,)``, indexed by ``rows["group"]``) or pooled (scalars)."""
+    alpha, beta, sigma = params["alpha"], params["beta"], params["sigma"]
+    g = rows["group"]
+    a = alpha[g] if jnp.ndim(alpha) else alpha
+    b = beta[g] if jnp.ndim(beta) else beta
+    safe = jnp.where(sigma > 0, sigma, 1.0)
+    r = (rows["y"] - a - b * rows["x"]) / safe
+    value = -0.5 * r * r - stablemath.log(safe) - _HALF_LOG_2PI
+    return jnp.where(sigma > 0, value, -jnp.inf)

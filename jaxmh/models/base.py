@@ -92,6 +92,10 @@ class Model(NamedTuple):
     layout
         Anything more the model wants to say about itself (a formula model:
         its :class:`jaxmh.models.formula.FormulaLayout`), for printing.
+    pointwise_loglik
+        ``params -> (num_obs,)``: each observation's log-likelihood (with its
+        constants) at one draw, for leave-one-out comparison
+        (:func:`jaxmh.loo`); ``None`` if the model does not define it.
 
     The parameters compared with a truth (:func:`jaxmh.compare`,
     :func:`jaxmh.study`) are those whose names the truth holds; a model
@@ -114,3 +118,4 @@ class Model(NamedTuple):
     conditionals: Any = None
     coords: Mapping[str, Sequence[str]] | None = None
     layout: Any = None
+    pointwise_loglik: Callable[[dict], jax.Array] | None = None

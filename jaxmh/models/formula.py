@@ -59,7 +59,8 @@ from jaxmh import priors as priors_mod
 from jaxmh import stablemath
 from jaxmh._gamma import standard_gamma
 from jaxmh._threefry import normals_and_uniforms
-from jaxmh.design import Design, design
+from jaxmh.columns import read_columns
+from jaxmh.design import Design, design, used_columns
 from jaxmh.kernels.blocked_gibbs import Conditionals
 from jaxmh import families
 from jaxmh.families import Prepared
@@ -102,6 +103,8 @@ class FormulaLayout(NamedTuple):
     note: str = ""            # how the response was read (e.g. which text value counts as 1)
     shifts: tuple = ()        # (term, column, coefficient): shift moves (non-Gaussian families)
     nests: tuple = ()         # (inner term, column, outer term, column): nested shift moves
+    source: Any = None        # {column: values of the rows used}: what :func:`jaxmh.predict` codes new rows with
+    roles: Any = None         # {"trials": column or number, "offset": column}, as given to :func:`model`
 
     @property
     def names(self) -> tuple:
@@ -273,7 +276,8 @@ def _data(d: Design, chosen: dict, dtype, prepared: Prepared | None = None) -> d
            "factors": factors, "priors": chosen}
     if prepared is not None:
         out.update(trials=jnp.asarray(prepared.trials, dtype), offset=jnp.asarray(prepared.offset, dtype),
-                   constant=jnp.asarray(float(np.sum(prepared.constants)), dtype))
+                   constant=jnp.asarray(float(np.sum(prepared.constants)), dtype),
+                   row_constants=jnp.asarray(prepared.constants, dtype))
     return out
 
 
@@ -367,6 +371,15 @@ def _functions(layout: FormulaLayout):
 
         loglik = gaussian_loglik if family.name == "gaussian" else glm.loglik(layout, data, family)
 
+        def pointwise_loglik(p: dict) -> jax.Array:
+            eta = terms.linear(p, data, layout)
+            if family.name != "gaussian":
+                return family.loglik(data["y"], eta + data["offset"], data["trials"]) + data["row_constants"]
+            sigma = p["sigma"]
+            safe = jnp.where(sigma > 0, sigma, 1.0)
+            r = (data["y"] - eta) / safe
+            return jnp.where(sigma > 0, -0.5 * r * r - stablemath.log(safe) - 0.5 * _LOG_2PI, -jnp.inf)
+
         def logdensity(p: dict) -> jax.Array:
             prior = global_prior(p)
             total = prior + group_prior(p) + loglik(p)
@@ -420,7 +433,7 @@ def _functions(layout: FormulaLayout):
         conditionals = Conditionals(logdensity, updates, walk,
                                     standardize if walk else None, unstandardize if walk else None)
         return {"logdensity": logdensity, "init": jax.jit(init, static_argnums=1), "split": None,
-                "conditionals": conditionals}
+                "conditionals": conditionals, "pointwise_loglik": pointwise_loglik}
 
     return functions
 
@@ -730,10 +743,13 @@ def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[
     if offset is not None and not isinstance(offset, str):
         raise TypeError(f"offset must be a column name (log exposure), got {type(offset).__name__}")
     extra = {role: col for role, col in (("trials", trials), ("offset", offset)) if isinstance(col, str)}
-    d = design(formula, _as_columns(data), drop_missing=drop_missing, extra_columns=extra,
-               text_response=family == "bernoulli")
+    cols = read_columns(_as_columns(data))
+    d = design(formula, cols, drop_missing=drop_missing, extra_columns=extra, text_response=family == "bernoulli")
     text = str(d.formula)
-    layout = _layout(d, text, family)
+    used = [name for name, _ in used_columns(d.formula)] + [c for c in extra.values()]
+    layout = _layout(d, text, family)._replace(
+        source={name: cols.values[name][d.row_numbers - 1] for name in dict.fromkeys(used)},
+        roles={r: v for r, v in (("trials", trials), ("offset", offset)) if v is not None})
     prepared = None
     if family == "gaussian":
         if trials is not None or offset is not None:
@@ -763,5 +779,6 @@ def model(formula: str, data: Any, *, family: str = "gaussian", priors: Mapping[
     num_groups = len(layout.terms[0].labels) if layout.terms else 1
     plain = {k: v for k, v in chosen.items() if not k.startswith("cor(")}
     built = Model(text, made["logdensity"], made["init"], group_params, num_groups, None, plain, scale_params,
-                  start, model_data, None, 0.1, made["conditionals"], layout.coords, layout)
+                  start, model_data, None, 0.1, made["conditionals"], layout.coords, layout,
+                  made["pointwise_loglik"])
     return rebindable(built, functions)

@@ -57,13 +57,14 @@ def hierarchical(
     chosen = _inputs.model_priors("hierarchical", data, priors, {
         "mu_alpha": prior_mu_alpha, "mu_beta": prior_mu_beta, "sigma_alpha": prior_sigma_alpha,
         "sigma_beta": prior_sigma_beta, "sigma": prior_sigma})
-    model_data = {"stats": _common.stats_of(data), "priors": chosen}
+    model_data = {"stats": _common.stats_of(data), "priors": chosen, "rows": _common.rows_of(data)}
     logdensity, init, split = _functions(model_data)
     model = Model("hierarchical", logdensity, init, ("alpha", "beta"), data.num_groups, split, chosen,
                   _inputs.scale_params("hierarchical"),
                   _inputs.start_scales("hierarchical", chosen, {"alpha": "mu_alpha", "beta": "mu_beta"}),
                   model_data)
-    return _common.rebindable(model, _functions)
+    model = model._replace(pointwise_loglik=_FUNCTIONS(model_data)["pointwise_loglik"])
+    return _common.rebindable(model, _FUNCTIONS)
 
 
 def _functions(model_data: dict):
@@ -119,3 +120,6 @@ def _functions(model_data: dict):
 
     split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity, standardize, unstandardize)
     return logdensity, init, split
+
+
+_FUNCTIONS = _common.RegressionFunctions(_functions)

@@ -32,11 +32,12 @@ def pooled(
     """
     chosen = _inputs.model_priors("pooled", data, priors,
                                   {"alpha": prior_alpha, "beta": prior_beta, "sigma": prior_sigma})
-    model_data = {"stats": _common.stats_of(data, pooled=True), "priors": chosen}
+    model_data = {"stats": _common.stats_of(data, pooled=True), "priors": chosen, "rows": _common.rows_of(data)}
     logdensity, init, split = _functions(model_data)
     model = Model("pooled", logdensity, init, ("alpha", "beta"), data.num_groups, split, chosen,
                   _inputs.scale_params("pooled"), _inputs.start_scales("pooled", chosen), model_data)
-    return _common.rebindable(model, _functions)
+    model = model._replace(pointwise_loglik=_FUNCTIONS(model_data)["pointwise_loglik"])
+    return _common.rebindable(model, _FUNCTIONS)
 
 
 def _functions(model_data: dict):
@@ -59,3 +60,6 @@ def _functions(model_data: dict):
         }
 
     return logdensity, init, None
+
+
+_FUNCTIONS = _common.RegressionFunctions(_functions)

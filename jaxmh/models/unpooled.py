@@ -33,12 +33,13 @@ def unpooled(
     """
     chosen = _inputs.model_priors("unpooled", data, priors,
                                   {"alpha": prior_alpha, "beta": prior_beta, "sigma": prior_sigma})
-    model_data = {"stats": _common.stats_of(data), "priors": chosen}
+    model_data = {"stats": _common.stats_of(data), "priors": chosen, "rows": _common.rows_of(data)}
     logdensity, init, split = _functions(model_data)
     model = Model("unpooled", logdensity, init, ("alpha", "beta"), data.num_groups, split, chosen,
                   _inputs.scale_params("unpooled"), _inputs.start_scales("unpooled", chosen), model_data,
                   default_step_size=0.125)  # the tutorial's proposal sd for this model
-    return _common.rebindable(model, _functions)
+    model = model._replace(pointwise_loglik=_FUNCTIONS(model_data)["pointwise_loglik"])
+    return _common.rebindable(model, _FUNCTIONS)
 
 
 def _functions(model_data: dict):
@@ -72,3 +73,6 @@ def _functions(model_data: dict):
 
     split = GroupSplit(("alpha", "beta"), group_logdensity, global_logdensity)
     return logdensity, init, split
+
+
+_FUNCTIONS = _common.RegressionFunctions(_functions)
