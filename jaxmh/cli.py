@@ -63,7 +63,16 @@ def _parser() -> argparse.ArgumentParser:
             "settings, print a table and write the shrinkage figure."
         ),
     )
+    c.add_argument("formulas", nargs="*", metavar="FORMULA",
+                   help="with --data: formula models to compare by leave-one-out instead of the tutorial's "
+                        "three, e.g. 'y ~ x' 'y ~ x + (1 | g)' 'y ~ x + (x | g)'")
     c.add_argument("--seed", type=int, default=1, help="random seed (data simulation and sampling); default 1")
+    c.add_argument("--family", default="gaussian", choices=["gaussian", "bernoulli", "binomial", "poisson"],
+                   help="with FORMULAs: the response's family (default gaussian)")
+    c.add_argument("--trials", metavar="COLUMN", help="with FORMULAs, binomial family: the column of trials")
+    c.add_argument("--offset", metavar="COLUMN", help="with FORMULAs, poisson family: log-exposure column")
+    c.add_argument("--loo-out", default="loo.png",
+                   help="without --truth: where to write the leave-one-out comparison figure (default loo.png)")
     c.add_argument("--data", metavar="CSV",
                    help="long-format CSV to use instead of simulating; 'tutorial' uses the bundled "
                         "dataset made by the tutorial's R code with set.seed(1)")
@@ -84,8 +93,10 @@ def _parser() -> argparse.ArgumentParser:
                         "--data tutorial); auto: weakly informative priors scaled to the data (the default "
                         "for --data CSV; docs/priors.md)")
     c.add_argument("--chains", type=_positive, default=4, help="chains per model (default 4)")
-    c.add_argument("--samples", type=_positive, default=8000, help="draws kept per chain (default 8000)")
-    c.add_argument("--warmup", type=_nonnegative, default=2000, help="warm-up steps dropped (default 2000)")
+    c.add_argument("--samples", type=_positive, default=None,
+                   help="draws kept per chain (default 8000; 4000 for FORMULAs, as jaxmh fit)")
+    c.add_argument("--warmup", type=_nonnegative, default=None,
+                   help="warm-up steps dropped (default 2000; 1000 for FORMULAs)")
     c.add_argument("--out", default="shrinkage.png", help="where to write the figure (default shrinkage.png)")
     c.add_argument("--no-plot", action="store_true", help="do not write the figure")
     f = sub.add_parser(
@@ -147,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=".", metavar="DIR",
                    help="folder for caterpillar.png and shrinkage.png (default: current folder)")
     f.add_argument("--no-plots", action="store_true", help="do not write the figures")
+    f.add_argument("--ppc", action="store_true",
+                   help="formula models: also write ppc.png, the data against data replicated from the fit "
+                        "(posterior predictive check)")
     f.add_argument("--save", metavar="NPZ", help="write the draws to this .npz file (numpy.load, no pickle)")
     f.add_argument("--netcdf", metavar="PATH", help="write the draws as ArviZ InferenceData (needs arviz)")
     _study_parser(sub, models, samplers)
@@ -304,6 +318,13 @@ def _compare(args) -> int:
     from jaxmh.prior_checks import PriorWarning
     from jaxmh.plots import shrinkage
 
+    if args.formulas:
+        args.samples, args.warmup = args.samples or 4000, 1000 if args.warmup is None else args.warmup
+        return _compare_formulas(args)
+    args.samples, args.warmup = args.samples or 8000, 2000 if args.warmup is None else args.warmup
+    if args.family != "gaussian" or args.trials or args.offset:
+        raise ValueError("--family, --trials and --offset apply to formula models: give the formulas to compare "
+                         "(e.g. jaxmh compare --data my.csv 'y ~ x' 'y ~ x + (1 | g)')")
     data, truth, source = _load(args)
     scheme = args.priors or ("auto" if args.data not in (None, "tutorial") else "tutorial")
     print(f"data: {source} ({data.num_obs} rows, {data.num_groups} groups)")
@@ -334,13 +355,95 @@ def _compare(args) -> int:
         print("(the tutorial's sampler uses one untuned proposal sd for every parameter; "
               "--method blocked tunes the sampler to the data)")
     if truth is None:
-        print("\n(no --truth given: RMSEs are not available)")
+        print("\n(no --truth given: RMSEs are not available"
+              + ("; the models are compared by how well they predict left-out rows instead)\n"
+                 if len(result.fits) > 1 else ")"))
+        if len(result.fits) > 1:
+            _loo_report({f.model: f.result for f in result.fits}, args)
+        names = [f.model for f in result.fits]
+        if not args.no_plot and "hierarchical" in names and "unpooled" in names:
+            from jaxmh import plots
+            by = {f.model: f.result for f in result.fits}
+            fig = plots.partial_pooling(by["hierarchical"], by["unpooled"], ["alpha", "beta"],
+                                        group_sizes=data.group_sizes, identified=_identified(data))
+            _write(args.out, lambda p: fig.savefig(p, dpi=110))
     elif not args.no_plot:
         fig = shrinkage(result)
         folder = os.path.dirname(os.path.abspath(args.out))
         os.makedirs(folder, exist_ok=True)
         fig.savefig(args.out, dpi=120)
         print(f"\nwrote {args.out}")
+    return 0
+
+
+def _loo_report(results: dict, args, extra: dict | None = None) -> None:
+    """Print the models' PSIS-LOO ranking (with their convergence columns) and write its figure."""
+    import warnings
+
+    from jaxmh import plots
+    from jaxmh.psis_loo import LooWarning
+    from jaxmh.ranking import compare_models
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LooWarning)
+        ranking = compare_models(results)
+    print("leave-one-out (PSIS-LOO; elpd_diff to the best, se_diff paired; higher elpd predicts better):")
+    print(ranking.table(extra))
+    for w in caught:
+        print(f"! {w.message}")
+    if not args.no_plot:
+        fig = plots.loo_compare(ranking)
+        _write(args.loo_out, lambda p: fig.savefig(p, dpi=120))
+
+
+def _compare_formulas(args) -> int:
+    """``jaxmh compare --data CSV FORMULA FORMULA ...``: fit each formula model, rank them by PSIS-LOO."""
+    import time
+    import warnings
+
+    import jax
+
+    from jaxmh.fitting import fit
+    from jaxmh.summary import ESS_PER_CHAIN, RHAT_THRESHOLD, summary
+    from jaxmh.models.formula import model as formula_model
+
+    if args.data is None or args.truth:
+        raise ValueError("formulas are compared on data: give --data CSV (or a bundled dataset's name), "
+                         "without --truth")
+    if len(args.formulas) < 2:
+        raise ValueError("give at least two formulas to compare")
+    table, source = _formula_data(args.data)
+    kwargs = {"family": args.family}
+    if args.trials:
+        kwargs["trials"] = args.trials
+    if args.offset:
+        kwargs["offset"] = args.offset
+    print(f"data: {source}; family: {args.family}")
+    print(f"sampler: {_sampler('gibbs')}, {args.chains} chains x {args.warmup + args.samples} iterations "
+          f"({args.warmup} warm-up dropped); priors: data-scaled defaults (docs/formulas.md)")
+    results, extra = {}, {"header": f"{'min ESS':>8}  {'max R-hat':>9}  {'seconds':>7}   "}
+    unconverged = False
+    for i, formula in enumerate(args.formulas):
+        m = _build(formula_model, formula, table, **kwargs)
+        start = time.perf_counter()
+        r = fit(jax.random.key(args.seed + i), m, num_chains=args.chains, num_samples=args.samples,
+                num_warmup=args.warmup, progress=False)
+        seconds = time.perf_counter() - start
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = summary(r, warn=False).to_dict()
+        rhat = max(v["rhat"] for v in s.values())
+        ess = min(v["ess_bulk"] for v in s.values())
+        bad = rhat > RHAT_THRESHOLD or ess < ESS_PER_CHAIN * args.chains
+        results[formula] = r
+        extra[formula] = f"{ess:8.0f}  {rhat:9.3f}  {seconds:7.1f}  {'!' if bad else ' '}"
+        unconverged |= bad
+        print(f"  fitted {formula}: {seconds:.1f} s")
+    print()
+    _loo_report(results, args, extra)
+    if unconverged:
+        print(f"! not converged (marked !): max R-hat > {RHAT_THRESHOLD} or min bulk ESS < "
+              f"{ESS_PER_CHAIN * args.chains}; its elpd is not yet to be trusted: run longer (--samples)")
     return 0
 
 
@@ -573,6 +676,9 @@ def _fit_formula(args, formula: str) -> int:
             fig = plots.caterpillar(result, params, list(t.labels), scale="response" if response else "link")
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
             _write(os.path.join(args.out, f"caterpillar_{safe}.png"), lambda p: fig.savefig(p, dpi=110))
+    if args.ppc:
+        fig = plots.ppc(result, key=jax.random.key(args.seed + 1))
+        _write(os.path.join(args.out, "ppc.png"), lambda p: fig.savefig(p, dpi=110))
     if args.save:
         arrays = {k: np.asarray(v) for k, v in result.draws.items()}
         arrays.update({f"labels:{k}": np.array(v, dtype=str) for k, v in layout.coords.items()})
@@ -595,7 +701,7 @@ def _fit(args) -> int:
     if formula is not None:
         return _fit_formula(args, formula)
     for flag, value in (("--family", args.family != "gaussian"), ("--trials", args.trials),
-                        ("--offset", args.offset), ("--scale", args.scale != "link")):
+                        ("--offset", args.offset), ("--scale", args.scale != "link"), ("--ppc", args.ppc)):
         if value:
             raise ValueError(f"{flag} applies to a model given by a formula, e.g. jaxmh fit cbpp "
                              "'incidence ~ C(period) + (1 | herd)' --family binomial --trials size")

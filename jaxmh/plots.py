@@ -11,7 +11,10 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 
-__all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse"]
+from jaxmh.ppc import ppc
+
+__all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse", "ppc",
+           "loo_compare"]
 
 _COLOURS = {"pooled": "#7f7f7f", "unpooled": "#d62728", "hierarchical": "#1f77b4"}
 _WARNING_COLOUR = "#b2182b"
@@ -392,4 +395,33 @@ def study_rmse(study: Any, *, figsize: tuple | None = None) -> Figure:
         ax.set_ylabel("datasets")
         ax.legend(fontsize=8)
     fig.suptitle(f"{study.num_datasets} simulated datasets, {study.num_groups} x {study.group_size} each")
+    return fig
+
+
+def loo_compare(ranking: Any, *, figsize: tuple | None = None) -> Figure:
+    """Models ranked by PSIS-LOO (:func:`jaxmh.compare_models`): each model's elpd_loo difference to the
+    best with its paired standard error (bars of 2 se), best at the top.
+
+    A bar that reaches 0 (or a difference under 4) marks a model whose difference
+    to the best is within noise.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = list(getattr(ranking, "rows", ()))
+    if not rows:
+        raise ValueError("ranking: expected the result of jaxmh.compare_models")
+    fig = Figure(figsize=figsize or (6.4, 0.55 * len(rows) + 1.3), layout="constrained")
+    ax = fig.subplots()
+    pos = np.arange(len(rows))[::-1]
+    diffs = np.array([r.elpd_diff for r in rows])
+    errs = np.array([2 * r.se_diff for r in rows])
+    colours = ["black" if i == 0 else ("#7f7f7f" if r.within_noise else "#1f77b4") for i, r in enumerate(rows)]
+    ax.axvline(0.0, color="#bdbdbd", lw=1)
+    ax.errorbar(diffs, pos, xerr=errs, fmt="none", ecolor=colours, lw=1.4)
+    ax.scatter(diffs, pos, c=colours, s=28, zorder=3)
+    ax.set_yticks(pos, [f"{r.name}\nelpd {r.elpd_loo:.1f} (se {r.se:.1f})" for r in rows], fontsize=7)
+    ax.set_xlabel("elpd_loo difference to the best model (bars: 2 paired se)")
+    ax.set_title("leave-one-out comparison (grey: within noise of the best)", fontsize=9)
     return fig
