@@ -81,7 +81,7 @@ def test_compare_says_which_priors(tmp_path, capsys):
     path = reaction_csv(tmp_path)
     code, out, _ = run(capsys, ["compare", "--data", path, "--x", "Days", "--y", "Reaction", "--group",
                                 "Subject", "--models", "pooled", "hierarchical", "--method", "blocked",
-                                "--samples", "50", "--warmup", "50"])
+                                "--samples", "50", "--warmup", "50", "--no-plot"])
     assert code == 0
     assert "priors: data-scaled defaults" in out and "hierarchical: mu_alpha ~ normal(" in out
     assert "! prior-data conflict" not in out
