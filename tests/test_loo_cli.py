@@ -3,7 +3,6 @@ LOO and posterior predictive figures (issue 15)."""
 
 from __future__ import annotations
 
-import os
 
 import jax
 import numpy as np
