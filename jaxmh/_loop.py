@@ -1,9 +1,9 @@
 """The sampler run as compiled chunks: warm-up, then sampling.
 
 A run is two phases, each a sequence of chunks; a chunk is one jitted
-``lax.scan`` over steps, ``vmap``-ed over chains, compiled once per phase
-(the last, partial chunk runs the same compiled scan with the surplus steps
-skipped by a ``lax.cond`` on the step index).  Step ``t`` of chain ``c``
+``lax.scan`` over steps, ``vmap``-ed over chains, and both phases run the same
+compiled scan (:func:`_chunk_impl`: a traced flag says which phase; a last,
+partial chunk skips its surplus steps by a ``lax.cond`` on the step index).  Step ``t`` of chain ``c``
 always uses the key ``fold_in(fold_in(key, c), t)``, so how a run is cut into
 chunks -- and whether it was interrupted and resumed from a checkpoint -- does
 not change a single bit of its output.  Between chunks the host can report
@@ -44,10 +44,6 @@ class PlainWarmup:
 
     step_fn: Callable
 
-    def __call__(self, chain_key, state, aux, params, t):
-        state, _ = self.step_fn(fold_in(chain_key, t), state, params)
-        return state, aux
-
     def step_params(self, aux, params):
         """The parameters warm-up step runs the kernel with (one chain)."""
         return params
@@ -67,50 +63,6 @@ def keep_params(aux, params):
     return params
 
 
-def _warmup_chunk_impl(key, chain_ids, states, aux, params, t0, end, *, warm_step, length, masked):
-    def one_chain(cid, state, aux, params):
-        chain_key = fold_in(key, cid)
-
-        def body(carry, t):
-            go = lambda c: warm_step(chain_key, c[0], c[1], params, t)  # noqa: E731
-            if masked:
-                return jax.lax.cond(t < end, go, lambda c: c, carry), None
-            return go(carry), None
-
-        steps = t0 + jnp.arange(length, dtype=jnp.uint32)
-        return jax.lax.scan(body, (state, aux), steps)[0]
-
-    return jax.vmap(one_chain)(chain_ids, states, aux, params)
-
-
-def _sample_chunk_impl(key, chain_ids, carry, params, i0, end, t_offset, *, step_fn, length, thin,
-                       store, masked, emit):
-    def one_chain(cid, carry, params):
-        chain_key = fold_in(key, cid)
-
-        def one_draw(carry, i):
-            first = t_offset + i * thin
-
-            def thin_step(j, c):
-                state, info = step_fn(fold_in(chain_key, first + j), c.states, params)
-                return c._replace(states=state,
-                                  accepted=c.accepted + jnp.sum(info.is_accepted, dtype=jnp.int32))
-
-            def go(c):
-                c = thin_step(0, c) if thin == 1 else jax.lax.fori_loop(0, thin, thin_step, c)
-                if c.welford is not None:
-                    c = c._replace(welford=welford_update(c.welford, emit(c.states.position)))
-                return c
-
-            carry = jax.lax.cond(i < end, go, lambda c: c, carry) if masked else go(carry)
-            return carry, (emit(carry.states.position) if store != "moments" else None)
-
-        draws = i0 + jnp.arange(length, dtype=jnp.uint32)
-        return jax.lax.scan(one_draw, carry, draws)
-
-    return jax.vmap(one_chain)(chain_ids, carry, params)
-
-
 def _tree_where(flag, a, b):
     return jax.tree.map(lambda x, y: jnp.where(flag, x, y), a, b)
 
@@ -123,9 +75,11 @@ def _chunk_impl(key, chain_ids, carry, aux, warm_params, params, i0, end, t_offs
     tuner's current parameters (``warm_step.step_params``) and the tuner learns
     from it (``warm_step.tune``), one step a slot; in sampling it runs with the
     tuned ``params``, ``thin`` steps a draw, counting acceptances and moments.
-    The keys are those of :func:`_warmup_chunk_impl` and
-    :func:`_sample_chunk_impl`: a run takes the same steps either way, in half
-    the compilation time.
+    Warm-up step ``t`` uses ``fold_in(fold_in(warm_key, c), t)``; sampling step
+    ``t_offset + i * thin + j`` the run key's (the warm key itself for an
+    untuned run, whose warm-up is just its first steps).  Written once, the
+    step is compiled once (it used to be two programs, a warm-up scan and a
+    sampling scan, each compiling the whole step: seconds for a formula model).
     """
     def one_chain(cid, carry, aux, warm_params, params):
         chain_key = fold_in(key, cid)
@@ -172,36 +126,35 @@ def _compiled(impl: Callable, mesh, statics: tuple) -> Callable:
     fn = partial(impl, **dict(statics))
     if mesh is not None:
         chains, whole = PartitionSpec("chain"), PartitionSpec()
-        # key; per chain: chain ids, states/carry, [aux, warm-up params,] params; then the scalars
-        per_chain, scalars = {_warmup_chunk_impl: (4, 2), _sample_chunk_impl: (3, 3), _chunk_impl: (5, 4)}[impl]
-        specs = (whole,) + (chains,) * per_chain + (whole,) * scalars
+        # key; per chain: chain ids, carry, aux, warm-up params, params; then the four scalars
+        specs = (whole,) + (chains,) * 5 + (whole,) * 4
         fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=chains, check_vma=False)
     return jax.jit(fn)
 
 
-def _warmup_chunk(impl, *args, mesh, **statics):
-    """A warm-up chunk: ``impl`` (:func:`_warmup_chunk_impl` or :func:`_chunk_impl`) compiled and run."""
-    return _compiled(impl, mesh, tuple(sorted(statics.items())))(*args)
+def _warmup_chunk(*args, mesh, **statics):
+    """A warm-up chunk of :func:`_chunk_impl` (``warming`` true), compiled once and run."""
+    return _compiled(_chunk_impl, mesh, tuple(sorted(statics.items())))(*args)
 
 
-def _sample_chunk(impl, *args, mesh, **statics):
-    """A sampling chunk: ``impl`` (:func:`_sample_chunk_impl` or :func:`_chunk_impl`) compiled and run."""
-    return _compiled(impl, mesh, tuple(sorted(statics.items())))(*args)
+def _sample_chunk(*args, mesh, **statics):
+    """A sampling chunk of the same compiled :func:`_chunk_impl` (``warming`` false)."""
+    return _compiled(_chunk_impl, mesh, tuple(sorted(statics.items())))(*args)
 
 
-def _one_program(program: Program, params_shape: Any) -> bool:
-    """Whether warm-up and sampling can run as one compiled program (:func:`_chunk_impl`): the warm-up
-    step exposes its parts, and hands the kernel parameters of the sampling phase's structure and types."""
-    warm = program.warm_step
-    if not (hasattr(warm, "step_params") and hasattr(warm, "tune")):
-        return False
-    try:
-        shape = jax.eval_shape(jax.vmap(warm.step_params), program.warm_aux, program.warm_params)
-    except Exception:   # a warm-up whose parameters cannot be formed per chain: the two programs
-        return False
-    same = jax.tree_util.tree_structure(shape) == jax.tree_util.tree_structure(params_shape)
-    return same and all(a.shape == b.shape and a.dtype == b.dtype for a, b in
-                        zip(jax.tree_util.tree_leaves(shape), jax.tree_util.tree_leaves(params_shape)))
+def _check_warmup(warm_step: Any, warm_aux: Any, warm_params: Any, params_shape: Any) -> None:
+    """The warm-up step's parameters must be the sampling phase's, in structure and types: one program
+    runs both."""
+    if jax.tree_util.tree_leaves((warm_aux, warm_params)):
+        shape = jax.eval_shape(jax.vmap(warm_step.step_params), warm_aux, warm_params)
+    else:   # nothing per chain (a kernel without parameters)
+        shape = warm_step.step_params(warm_aux, warm_params)
+    same = jax.tree_util.tree_structure(shape) == jax.tree_util.tree_structure(params_shape) and all(
+        a.shape == b.shape and a.dtype == b.dtype
+        for a, b in zip(jax.tree_util.tree_leaves(shape), jax.tree_util.tree_leaves(params_shape)))
+    if not same:
+        raise TypeError("the warm-up's kernel parameters differ in structure or type from the sampling "
+                        f"phase's ({shape} against {params_shape})")
 
 
 def num_blocks(step_fn: Callable, state: Any, params: Any) -> int:
@@ -229,7 +182,10 @@ class Program(NamedTuple):
     step_fn
         ``step_fn(key, state, params) -> (state, info)`` of the sampling phase.
     warm_step
-        ``warm_step(chain_key, state, aux, warm_params, t) -> (state, aux)``: warm-up step ``t``.
+        The warm-up's tuner, one chain at a time (:class:`PlainWarmup`,
+        :class:`jaxmh.fitting.TunedWarmup`): ``step_params(aux, warm_params)``,
+        the parameters of the next warm-up step (the sampling phase's structure
+        and types), and ``tune(aux, t, position, info) -> aux`` after step ``t``.
     warm_aux, warm_params
         The warm-up's per-chain tuning state and fixed inputs (either may be ``None``).
     finish
@@ -286,13 +242,10 @@ def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: ja
     else:
         t_offset = 0
     total_steps = num_warmup + num_samples * thin
-    if chunk_steps is None or chunk_steps >= total_steps:
-        warm_len, draw_len = num_warmup, num_samples
-    else:
-        warm_len = min(num_warmup, chunk_steps)
-        draw_len = min(num_samples, max(1, chunk_steps // thin))
-    warm_masked = warm_len > 0 and num_warmup % warm_len != 0
-    draw_masked = num_samples % draw_len != 0
+    # one compiled scan runs both phases in chunks of draw_len slots (a warm-up slot is one step)
+    draw_len = num_samples if chunk_steps is None or chunk_steps >= total_steps else \
+        min(num_samples, max(1, chunk_steps // thin))
+    masked = num_samples % draw_len != 0 or num_warmup % draw_len != 0
     mesh = devices.chain_mesh(int(chain_ids.shape[0]))
     put = partial(devices.shard, mesh=mesh)
     chain_ids, states, warm_aux, warm_params = put((chain_ids, states, warm_aux, warm_params))
@@ -325,25 +278,16 @@ def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: ja
             checkpoints.save(checkpoint, fingerprint, warm_done, draws_done, trees,
                              _slice_draws(host_draws, draws_done))
 
-    one = _one_program(program, params_shape)
-    if one:   # one compiled scan for both phases, of the sampling phase's chunk length
-        warm_len, draw_masked = draw_len, num_samples % draw_len != 0 or num_warmup % draw_len != 0
-        statics = dict(step_fn=step_fn, warm_step=warm_step, length=draw_len, thin=thin, store=store,
-                       masked=draw_masked, emit=emit)
-        idle = put(jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), params_shape))  # sampling's, unused
+    _check_warmup(warm_step, warm_aux, warm_params, params_shape)
+    statics = dict(step_fn=step_fn, warm_step=warm_step, length=draw_len, thin=thin, store=store, masked=masked,
+                   emit=emit)
+    idle = put(jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), params_shape))  # the sampling phase's, unused
     while warm_done < num_warmup:
-        if one:
-            (carry, warm_aux), _ = _warmup_chunk(
-                _chunk_impl, warm_key, chain_ids, carry._replace(states=states), warm_aux, warm_params, idle,
-                jnp.uint32(warm_done), jnp.uint32(num_warmup), jnp.uint32(0), jnp.bool_(True), mesh=mesh,
-                **statics)
-            states = carry.states
-        else:
-            states, warm_aux = _warmup_chunk(
-                _warmup_chunk_impl, warm_key, chain_ids, states, warm_aux, warm_params, jnp.uint32(warm_done),
-                jnp.uint32(num_warmup), mesh=mesh, warm_step=warm_step, length=warm_len, masked=warm_masked,
-            )
-        warm_done = min(num_warmup, warm_done + warm_len)
+        (carry, warm_aux), _ = _warmup_chunk(
+            warm_key, chain_ids, carry._replace(states=states), warm_aux, warm_params, idle, jnp.uint32(warm_done),
+            jnp.uint32(num_warmup), jnp.uint32(0), jnp.bool_(True), mesh=mesh, **statics)
+        states = carry.states
+        warm_done = min(num_warmup, warm_done + draw_len)
         progress.update(warm_done)
         if warm_done < num_warmup:
             save()
@@ -353,16 +297,9 @@ def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: ja
         save()
 
     while draws_done < num_samples:
-        if one:
-            (carry, warm_aux), chunk = _sample_chunk(
-                _chunk_impl, run_key, chain_ids, carry, warm_aux, warm_params, params, jnp.uint32(draws_done),
-                jnp.uint32(num_samples), jnp.uint32(t_offset), jnp.bool_(False), mesh=mesh, **statics)
-        else:
-            carry, chunk = _sample_chunk(
-                _sample_chunk_impl, run_key, chain_ids, carry, params, jnp.uint32(draws_done),
-                jnp.uint32(num_samples), jnp.uint32(t_offset), mesh=mesh, step_fn=step_fn, length=draw_len,
-                thin=thin, store=store, masked=draw_masked, emit=emit,
-            )
+        (carry, warm_aux), chunk = _sample_chunk(
+            run_key, chain_ids, carry, warm_aux, warm_params, params, jnp.uint32(draws_done),
+            jnp.uint32(num_samples), jnp.uint32(t_offset), jnp.bool_(False), mesh=mesh, **statics)
         if store != "moments":
             if draw_len == num_samples:
                 host_draws = chunk  # one chunk: keep the device arrays as they are

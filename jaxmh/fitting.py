@@ -12,7 +12,6 @@ import numpy as np
 
 from jaxmh import _checks, _loop, _stepsize, checkpoints, devices, methods, prior_checks
 from jaxmh import progress as progress_mod
-from jaxmh._threefry import fold_in
 from jaxmh.models.base import Model
 from jaxmh.sampling import (Bound, Result, assemble, check_initial, check_run_options, chunk_steps, key_data_list,
                             start)
@@ -39,14 +38,10 @@ class Rebound:
 
 @dataclass(frozen=True)
 class TunedWarmup:
-    """Warm-up step ``t``: the adapter's current parameters, a kernel step, then tuning."""
+    """Warm-up step by step: the adapter's current parameters for the kernel, then its tuning."""
 
     step_fn: Callable
     adapter: Any
-
-    def __call__(self, chain_key, state, aux, params, t):
-        state, info = self.step_fn(fold_in(chain_key, t), state, self.step_params(aux, params))
-        return state, self.tune(aux, t, state.position, info)
 
     def step_params(self, aux, params):
         """The kernel's parameters for the next warm-up step (one chain): the adapter's current ones."""
