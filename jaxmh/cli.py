@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="with FORMULAs: the response's family (default gaussian)")
     c.add_argument("--trials", metavar="COLUMN", help="with FORMULAs, binomial family: the column of trials")
     c.add_argument("--offset", metavar="COLUMN", help="with FORMULAs, poisson family: log-exposure column")
+    c.add_argument("--drop-missing", action="store_true",
+                   help="drop rows with a missing value in the columns used (default: an error naming them)")
     c.add_argument("--loo-out", default="loo.png",
                    help="without --truth: where to write the leave-one-out comparison figure (default loo.png)")
     c.add_argument("--data", metavar="CSV",
@@ -257,7 +259,7 @@ def _load(args):
     if args.data == "tutorial":
         data, truth = datasets.tutorial()
         return data, truth, "the tutorial's R dataset (set.seed(1))"
-    data = data_mod.from_csv(args.data, x=args.x, y=args.y, group=args.group)
+    data = data_mod.from_csv(args.data, x=args.x, y=args.y, group=args.group, drop_missing=args.drop_missing)
     truth = data_mod.read_truth_csv(args.truth, data, group=args.group) if args.truth else None
     return data, truth, args.data
 
@@ -413,9 +415,9 @@ def _compare_formulas(args) -> int:
     if len(args.formulas) < 2:
         raise ValueError("give at least two formulas to compare")
     table, source = _formula_data(args.data)
-    kwargs = {"family": args.family}
+    kwargs = {"family": args.family, "drop_missing": args.drop_missing}
     if args.trials:
-        kwargs["trials"] = args.trials
+        kwargs["trials"] = int(args.trials) if args.trials.strip().isdigit() else args.trials
     if args.offset:
         kwargs["offset"] = args.offset
     print(f"data: {source}; family: {args.family}")

@@ -281,6 +281,10 @@ def study(
     if len(set(names)) != len(names) or any("#" in n for n in names):
         raise ValueError(f"models lists a model twice ({[t.name for t in templates]}); a study needs "
                          "models of distinct names")
+    missing = [name for name, t in zip(names, templates) if loo and t.pointwise_loglik is None]
+    if missing:
+        raise ValueError(f"loo: the {', '.join(missing)} model(s) define no pointwise log-likelihood "
+                         "(Model.pointwise_loglik), so they cannot be compared by leave-one-out")
     how = {}
     for name, template in zip(names, templates):
         try:
@@ -310,8 +314,6 @@ def study(
     fits = []
     for name in names:
         r = {k: np.concatenate(v)[:num_datasets] for k, v in results[name].items() if k != "rmse"}
-        if loo and template.pointwise_loglik is None:
-            raise ValueError(f"loo: the {name} model defines no pointwise log-likelihood")
         errors = {k: np.concatenate(v)[:num_datasets] for k, v in results[name]["rmse"].items()}
         nan = np.full(num_datasets, np.nan)
         fits.append(ModelStudy(name, how[name].name, errors.get("alpha", nan), errors.get("beta", nan),

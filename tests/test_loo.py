@@ -178,3 +178,12 @@ def test_study_compares_by_loo_on_every_dataset():
     assert s.to_dict()["loo_agreement"] == agree
     assert jaxmh.study(jax.random.key(1), 2, num_groups=15, num_samples=50, num_warmup=50, batch_size=2,
                        models=(jaxmh.models.pooled,)).fits[0].elpd_loo is None
+
+
+def test_study_refuses_loo_for_a_model_without_pointwise_loglik_before_fitting():
+    def opaque(data):
+        return jaxmh.models.hierarchical(data)._replace(pointwise_loglik=None)
+
+    with pytest.raises(ValueError, match="define no pointwise log-likelihood"):
+        jaxmh.study(jax.random.key(0), 2, num_groups=10, num_samples=10, num_warmup=10, batch_size=2,
+                    models=(jaxmh.models.pooled, opaque), loo=True)

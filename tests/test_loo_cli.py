@@ -115,3 +115,18 @@ def test_loo_compare_figure_has_a_row_per_model(two_fits):
     assert len(labels) == 2 and labels[int(np.argmax(ticks))].startswith(ranking.best)   # best at the top
     with pytest.raises(ValueError, match="compare_models"):
         jaxmh.plots.loo_compare(object())
+
+
+def test_compare_formulas_on_a_messy_csv(tmp_path, capsys):
+    """A missing value: the error names the column and the way out, and --drop-missing is that way."""
+    path = _grouped_csv(tmp_path)
+    lines = open(path).read().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ","                 # row 5's score missing
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    code, _, err = run(capsys, ["compare", "--data", path, "score ~ dose", "score ~ dose + (1 | site)"])
+    assert code == 2 and "column 'score' has 1 missing value" in err and "--drop-missing" in err
+    code, out, err = run(capsys, ["compare", "--data", path, "score ~ dose", "score ~ dose + (1 | site)",
+                                  "--drop-missing", "--samples", "200", "--warmup", "200", "--no-plot"])
+    assert code == 0, err
+    assert "leave-one-out (PSIS-LOO" in out
