@@ -361,7 +361,10 @@ def _compare(args) -> int:
               + ("; the models are compared by how well they predict left-out rows instead)\n"
                  if len(result.fits) > 1 else ")"))
         if len(result.fits) > 1:
-            _loo_report({f.model: f.result for f in result.fits}, args)
+            extra = {"header": f"{'min ESS':>8}  {'max R-hat':>9}  {'seconds':>7}   "}
+            extra.update({f.model: f"{f.min_ess_bulk:8.0f}  {f.max_rhat:9.3f}  {f.seconds:7.1f}  "
+                                   f"{' ' if result.converged(f) else '!'}" for f in result.fits})
+            _loo_report({f.model: f.result for f in result.fits}, args, extra)
         names = [f.model for f in result.fits]
         if not args.no_plot and "hierarchical" in names and "unpooled" in names:
             from jaxmh import plots

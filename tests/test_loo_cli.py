@@ -55,7 +55,9 @@ def test_compare_tutorial_models_without_truth_ranks_by_loo(tmp_path, capsys):
                                   "--loo-out", str(tmp_path / "loo.png")])
     assert code == 0, err
     assert "no --truth given" in out and "leave-one-out (PSIS-LOO" in out
-    ranked = [ln.split()[0] for ln in out[out.index("leave-one-out"):].splitlines()[2:5]]
+    table = out[out.index("leave-one-out"):].splitlines()
+    assert "min ESS" in table[1] and "max R-hat" in table[1]      # the LOO table with each fit's convergence
+    ranked = [ln.split()[0] for ln in table[2:5]]
     assert sorted(ranked) == ["hierarchical", "pooled", "unpooled"]
     assert ranked[-1] == "pooled"            # slopes and intercepts that vary by 1 sd: pooling all loses
     assert (tmp_path / "loo.png").read_bytes()[:8] == PNG
