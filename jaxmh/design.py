@@ -114,7 +114,8 @@ class Design(NamedTuple):
     row_numbers: np.ndarray | None = None
 
 
-def _label(v: Any) -> str:
+def level_label(v: Any) -> str:
+    """A value as a level label: numbers without a trailing ``.0`` when integral, text as it is."""
     if isinstance(v, (float, np.floating)):
         f = float(v)
         if math.isfinite(f) and f == int(f) and abs(f) < 2 ** 63:
@@ -145,7 +146,7 @@ def level_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     codes = rank[inverse.reshape(-1)].astype(np.int32)
-    return codes, tuple(_label(uniq[o]) for o in order)
+    return codes, tuple(level_label(uniq[o]) for o in order)
 
 
 def _rows(mask: np.ndarray) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 from jaxmh import families
 from jaxmh.columns import is_missing, read_columns
-from jaxmh.design import design
+from jaxmh.design import design, level_label
 from jaxmh.models import _formula_terms as terms
 
 KINDS = ("mean", "draws", "predictive")
@@ -46,11 +46,6 @@ def _layout_of(result: Any) -> Any:
     return model, layout
 
 
-def _label(v: Any) -> str:
-    f = float(v)
-    return str(int(f)) if np.isfinite(f) and f == int(f) else repr(f)
-
-
 def _combined(layout: Any, newdata: Any) -> tuple[dict, int]:
     """The fitted rows followed by the new ones, column by column, coded alike (a new row's missing
     response is a placeholder)."""
@@ -66,7 +61,7 @@ def _combined(layout: Any, newdata: Any) -> tuple[dict, int]:
                              f"{', '.join(new.names) or '(none)'}")
         v = new.values[name]
         if old.dtype.kind in "US" and v.dtype.kind == "f":
-            v = np.array([_label(x) for x in v])
+            v = np.array([level_label(x) for x in v])
         elif old.dtype.kind == "f" and v.dtype.kind in "US":
             raise ValueError(f"newdata: column {name!r} has text values, but the model was fitted to numbers "
                              "in it")

@@ -112,7 +112,7 @@ def pointwise_loglik(result: Any, model: Any = None, *, batch: int = BATCH_DRAWS
     leaves = jax.tree_util.tree_leaves(draws)
     if not leaves:
         raise ValueError("result: it holds no draws (run with store='draws' or 'both' to compare by LOO)")
-    num_chains, num_draws = leaves[0].shape[:2]
+    num_draws = leaves[0].shape[1]
     one = jax.jit(jax.vmap(jax.vmap(model.pointwise_loglik)))
     out = []
     for start in range(0, num_draws, batch):
