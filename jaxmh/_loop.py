@@ -116,6 +116,13 @@ def _chunk_impl(key, chain_ids, carry, aux, warm_params, params, i0, end, t_offs
     return jax.vmap(one_chain)(chain_ids, carry, aux, warm_params, params)
 
 
+#: XLA options of the sampling programs.  XLA's CPU backend hands some reductions to YNNPACK
+#: (``ynn_fusion``), which costs more than XLA's own loops at a sampler's sizes (a few thousand rows
+#: per chain): the Bernoulli benchmark's 3,000-row level and scale updates ran 1.5 to 2.5 times slower
+#: with it (docs/benchmarks.md).  The option is the CPU backend's; other backends ignore it.
+COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
 @lru_cache(maxsize=64)
 def _compiled(impl: Callable, mesh, statics: tuple) -> Callable:
     """``impl`` with its static arguments bound, jitted; with a mesh, run per device by ``shard_map``.
@@ -129,7 +136,7 @@ def _compiled(impl: Callable, mesh, statics: tuple) -> Callable:
         # key; per chain: chain ids, carry, aux, warm-up params, params; then the four scalars
         specs = (whole,) + (chains,) * 5 + (whole,) * 4
         fn = jax.shard_map(fn, mesh=mesh, in_specs=specs, out_specs=chains, check_vma=False)
-    return jax.jit(fn)
+    return jax.jit(fn, compiler_options=COMPILER_OPTIONS)
 
 
 def _warmup_chunk(*args, mesh, **statics):
