@@ -40,15 +40,17 @@ def effects(p: dict, term) -> jax.Array:
     return jnp.stack([p[e] for e in term.effects], axis=-1)  # (L, k)
 
 
-def linear(p: dict, data: dict, layout, skip: int | None = None, fixed: bool = True) -> jax.Array:
-    """The linear predictor, without bar term ``skip`` (and without the fixed effects if not ``fixed``)."""
+def linear(p: dict, data: dict, layout, skip: int | None = None, fixed: bool = True,
+           terms_too: bool = True) -> jax.Array:
+    """The linear predictor, without bar term ``skip`` (without the fixed effects if not ``fixed``, without
+    any bar term if not ``terms_too``)."""
     X = data["X"]
     eta = jnp.zeros(X.shape[0], X.dtype)
     if fixed and layout.fixed:
         b = jnp.stack([p[k] for k in layout.fixed]).astype(X.dtype)
         eta = jnp.sum(X * b, axis=-1)
     for i, (term, f) in enumerate(zip(layout.terms, data["factors"])):
-        if i == skip:
+        if i == skip or not terms_too:
             continue
         eta = eta + jnp.sum(f["Z"] * effects(p, term)[f["index"]], axis=-1)
     return eta

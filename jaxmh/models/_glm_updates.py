@@ -19,17 +19,19 @@ observations, so most proposals are accepted.
   block of its own (``k`` numbers), proposed in parallel and accepted on its
   own rows and prior: the levels are conditionally independent.
 - :func:`fixed_update`: the fixed effects, one block.
-- :func:`noncentred_scale_update`: a term's sds with its standardised effects
-  held fixed (a small GLM in the sds).
-- :func:`shift_update`: a coefficient and the effects of the same column moved
-  together, ``b_t + d`` and ``u_lt - d v_l`` for every level: the linear
-  predictor does not change, so ``d``'s conditional is the Gaussian of the
-  priors alone (exact draw; Metropolis-Hastings for a non-normal ``b_t``
-  prior).  This decorrelates an intercept (or a group-level predictor) from
+- :func:`noncentred_scale_update`: every term's sds with the scaled effects
+  held fixed (a small GLM in the sds, one block).
+- :func:`shift_update`: coefficients and the effects of the same column moved
+  together, ``b_c + d_c`` and ``u_lj - sum_c d_c v_cl`` for every level: the
+  linear predictor does not change, so ``d``'s conditional is the Gaussian of
+  the priors alone (exact draw; Metropolis-Hastings for non-normal ``b_c``
+  priors).  Every coefficient a term's column allows moves in one block.  This decorrelates an intercept (or a group-level predictor) from
   its group effects when each level's data are informative (hierarchical
   centring), and reads no data.
 - :func:`nest_update`: the same for a factor nested in another (broods in
   locations): each outer level's effect and its inner levels' effects.
+- :func:`nest_scale_update`: the two sds of a nested pair with the split between
+  them integrated out (the totals the data see held fixed), then the split.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from jaxmh.families import Family
 from jaxmh.models import _formula_terms as terms
 from jaxmh.priors import Normal
 
-__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "nest_update", "find_shifts", "find_nests"]
+__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "shift_groups", "nest_update", "nest_scale_update", "find_shifts", "find_nests"]
 
 
 def loglik(layout, data: dict, family: Family):
@@ -235,37 +237,54 @@ def _prior_precision(p: dict, term, dtype) -> jax.Array:
     return jnp.sum(inv_low[:, :, None] * inv_low[:, None, :], axis=0)              # Sigma^-1
 
 
-def shift_update(layout, data: dict, s: int):
-    """Shift move ``s`` of ``layout.shifts``: ``b[name] + d`` and term ``i``'s column ``j`` effects
-    ``- d v`` (the linear predictor unchanged), ``d`` drawn from its conditional, a Gaussian from the
-    effects' prior and a normal ``b`` prior (Metropolis-Hastings with the prior ratio for a non-normal
-    one)."""
-    i, j, name = layout.shifts[s]
+def shift_groups(shifts: tuple) -> tuple:
+    """The shift moves of ``shifts`` (``layout.shifts``) grouped by the effects they move: ``((s, ...), ...)``
+    with the same ``(term, column)`` in each group, in first-appearance order."""
+    groups: dict = {}
+    for s, (i, j, _) in enumerate(shifts):
+        groups.setdefault((i, j), []).append(s)
+    return tuple(tuple(g) for g in groups.values())
+
+
+def shift_update(layout, data: dict, members: tuple):
+    """The shift moves ``members`` of ``layout.shifts`` (one term's column ``j``; coefficients ``c``), jointly:
+    ``b_c + d_c`` for each and the effects ``u_lj - sum_c d_c v_cl`` (the linear predictor unchanged), the
+    vector ``d`` drawn from its conditional, a Gaussian from the effects' prior and the normal ``b``
+    priors (Metropolis-Hastings with the prior ratio of the others).  Drawing the shifts of the
+    intercept and of every group-level predictor together moves them as one block, as the
+    coefficients are correlated among themselves (a level-constant predictor against the intercept)."""
+    i, j, _ = layout.shifts[members[0]]
+    names = [layout.shifts[s][2] for s in members]
     term = layout.terms[i]
     leaf = term.effects[j]
+    num = len(members)
 
     def update(key, p: dict):
         dtype = data["X"].dtype
-        v = data["shift_weights"][s].astype(dtype)
-        prior = data["priors"][name]
+        v = jnp.stack([data["shift_weights"][s] for s in members], axis=-1).astype(dtype)   # (L, C)
         prior_prec = _prior_precision(p, term, dtype)
         u = terms.effects(p, term).astype(dtype)
-        b = jnp.asarray(p[name], dtype)
-        prec = jnp.sum(v * v) * prior_prec[j, j]
-        lin = jnp.sum(v * jnp.sum(u * prior_prec[j][None, :], axis=-1))   # sum_l v_l (Sigma^-1 u_l)_j
-        normal = isinstance(prior, Normal)
-        if normal:
-            prec = prec + 1.0 / (prior.scale * prior.scale)
-            lin = lin + (prior.loc - b) / (prior.scale * prior.scale)
-        eps, unif = normals_and_uniforms(key, 1, 1, dtype)
-        d = lin / prec + eps[0] / jnp.sqrt(prec)
-        gain = jnp.zeros((), dtype) if normal else jnp.asarray(prior.logpdf(b + d) - prior.logpdf(b), dtype)
-        gain = jnp.where(jnp.isfinite(gain) & jnp.isfinite(d), gain, -jnp.inf)
+        b = jnp.stack([jnp.asarray(p[n], dtype) for n in names])
+        prec = prior_prec[j, j] * jnp.sum(v[:, :, None] * v[:, None, :], axis=0)          # (C, C)
+        lin = jnp.sum(v * jnp.sum(u * prior_prec[j][None, :], axis=-1)[:, None], axis=0)  # V' (Sigma^-1 u)_j
+        priors = [data["priors"][n] for n in names]
+        normal = [isinstance(q, Normal) for q in priors]
+        inv_var = jnp.asarray([1.0 / (q.scale * q.scale) if ok else 0.0 for q, ok in zip(priors, normal)], dtype)
+        locs = jnp.asarray([q.loc if ok else 0.0 for q, ok in zip(priors, normal)], dtype)
+        prec = prec + jnp.diag(inv_var)
+        lin = lin + inv_var * (locs - b)
+        c = la.cholesky(prec[None])
+        eps, unif = normals_and_uniforms(key, num, 1, dtype)
+        d = la.cho_solve(c, lin[None])[0] + la.solve_upper(c, eps[None])[0]
+        gain = sum((jnp.asarray(q.logpdf(b[m] + d[m]) - q.logpdf(b[m]), dtype)
+                    for m, (q, ok) in enumerate(zip(priors, normal)) if not ok), jnp.zeros((), dtype))
+        gain = jnp.where(jnp.isfinite(gain) & jnp.all(jnp.isfinite(d)), gain, -jnp.inf)
         accept = stablemath.log(unif[0]) < gain
         d = jnp.where(accept, d, 0.0)
         out = dict(p)
-        out[name] = (b + d).astype(jnp.result_type(p[name]))
-        out[leaf] = (u[:, j] - d * v).astype(jnp.result_type(p[leaf]))
+        for m, n in enumerate(names):
+            out[n] = (b[m] + d[m]).astype(jnp.result_type(p[n]))
+        out[leaf] = (u[:, j] - jnp.sum(v * d[None, :], axis=-1)).astype(jnp.result_type(p[leaf]))
         return out, stablemath.exp(jnp.minimum(gain, 0.0)), accept
 
     return update
@@ -298,35 +317,116 @@ def nest_update(layout, data: dict, s: int):
     return update
 
 
-def noncentred_scale_update(layout, data: dict, family: Family, i: int):
-    """Term ``i``'s sds with its standardised effects ``v = u / sd`` held fixed (the non-centred half of
-    an interweaving, as the Gaussian family's): given ``v`` the linear predictor is linear in the sds,
-    ``sum_j sd_j Z_rj v[g(r), j]``, so their conditional is a small GLM, updated by the same
-    independence IWLS step as the effects (the sds' priors in the acceptance; a negative sd is
-    rejected).  Where a level's data say little, the centred updates crawl along the funnel; this one
-    moves the sds and every effect together."""
-    term, f = layout.terms[i], data["factors"][i]
+#: random-walk steps (on the log sds) of :func:`nest_scale_update`, tried in turn at each call: no
+#: tuning, and one of them is near the right size for a posterior of any width
+NEST_STEPS = (0.1, 0.3, 1.0)
+
+
+def nest_scale_update(layout, data: dict, s: int):
+    """Nested pair ``s`` of ``layout.nests`` (both terms uncorrelated): the two sds with the split of
+    each inner level's total between it and its outer level integrated out, then the split drawn anew.
+
+    The data see only each inner level's total ``t = u_inner + u_outer[parent]`` (the columns are
+    the same), so given the totals the sds' conditional has the split integrated out: per outer level
+    with ``n`` inner levels, ``t ~ N(0, s_in^2 I + s_out^2 11')``, whose density needs only ``n``, the
+    sum and the sum of squares of its totals.  Random-walk Metropolis on ``(log s_in, log s_out)`` with
+    that density and the sds' priors (steps :data:`NEST_STEPS`), then the split from its Gaussian
+    conditional (:func:`nest_update`): together a draw of the sds and the split given the totals (a
+    collapsed Gibbs step).  Where most outer levels hold one or two inner levels (grouseticks: 118
+    broods in 63 locations) the data cannot tell the two sds' shares apart, and the updates given
+    the effects crawl; this one moves along that ridge without reading the data."""
+    a, ja, b, jb = layout.nests[s]
+    ta, tb = layout.terms[a], layout.terms[b]
+    num_b = len(tb.labels)
+    name_a, name_b = ta.sds[ja], tb.sds[jb]
+    split = nest_update(layout, data, s)
+
+    def update(key, p: dict):
+        dtype = jnp.promote_types(jnp.result_type(p[name_a]), jnp.float32)
+        parent = data["nest_parents"][s]
+        priors = data["priors"]
+        t = (p[ta.effects[ja]] + p[tb.effects[jb]][parent]).astype(dtype)
+        count = jax.ops.segment_sum(jnp.ones(t.shape[0], dtype), parent, num_b)
+        total = jax.ops.segment_sum(t, parent, num_b)
+        squares = jax.ops.segment_sum(t * t, parent, num_b)
+        between = total * total / count
+        within = squares - between
+
+        def log_target(log_sd):                       # log_sd = (log s_in, log s_out)
+            va, vb = stablemath.exp(2.0 * log_sd[0]), stablemath.exp(2.0 * log_sd[1])
+            outer = va + count * vb
+            marginal = -0.5 * jnp.sum((count - 1.0) * 2.0 * log_sd[0] + stablemath.log(outer)
+                                      + within / va + between / outer)
+            sd = stablemath.exp(log_sd)
+            value = (marginal + jnp.asarray(priors[name_a].logpdf(sd[0]), dtype)
+                     + jnp.asarray(priors[name_b].logpdf(sd[1]), dtype) + jnp.sum(log_sd))
+            return jnp.where(jnp.isfinite(value), value, -jnp.inf)
+
+        k_walk, k_split = jax.random.split(key)
+        z, u = normals_and_uniforms(k_walk, 2 * len(NEST_STEPS), len(NEST_STEPS), dtype)
+        x = stablemath.log(jnp.stack([jnp.asarray(p[name_a], dtype), jnp.asarray(p[name_b], dtype)]))
+        steps = jnp.asarray(NEST_STEPS, dtype)[:, None] * z.reshape(len(NEST_STEPS), 2)
+
+        def walk(i, carry):                           # a loop, so that the program holds one step
+            x, current, total_prob, moved = carry
+            proposal = x + steps[i]
+            new = log_target(proposal)
+            gain = jnp.where(jnp.isfinite(new), new - current, -jnp.inf)
+            accept = stablemath.log(u[i]) < gain
+            return (jnp.where(accept, proposal, x), jnp.where(accept, new, current),
+                    total_prob + stablemath.exp(jnp.minimum(gain, 0.0)), moved | accept)
+
+        x, _, total_prob, moved = jax.lax.fori_loop(
+            0, len(NEST_STEPS), walk, (x, log_target(x), jnp.zeros((), dtype), jnp.zeros((), bool)))
+        sd = stablemath.exp(x)
+        out = dict(p)
+        out[name_a] = sd[0].astype(jnp.result_type(p[name_a]))
+        out[name_b] = sd[1].astype(jnp.result_type(p[name_b]))
+        out, _, _ = split(k_split, out)
+        return out, total_prob / len(NEST_STEPS), moved
+
+    return update
+
+
+def noncentred_scale_update(layout, data: dict, family: Family):
+    """Every term's sds at once with the scaled effects ``v = u / sd`` held fixed (the non-centred half
+    of an interweaving, as the Gaussian family's): given ``v`` the linear predictor is linear in the
+    sds, ``sum_{i,j} sd_ij Z_rj v_i[g_i(r), j]``, so their conditional is a small GLM, updated by the
+    same IWLS Metropolis-Hastings step as the effects (the sds' priors in the acceptance; a negative
+    sd is rejected).  Where a level's data say little, the centred updates crawl along the funnel;
+    this one moves the sds and every effect together.  One block for all the terms: the sds of
+    crossed factors are correlated a posteriori (their effects share the rows), and one block is
+    one program to compile instead of one per term."""
+    names = [s for term in layout.terms for s in term.sds]
 
     def update(key, p: dict):
         dtype = data["X"].dtype
         priors = data["priors"]
-        sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
-        v = terms.effects(p, term).astype(dtype) / sd                    # (L, k)
-        w = f["Z"] * v[f["index"]]                                        # (n, k): the sds' covariates
-        base = terms.linear(p, data, layout, skip=i) + data["offset"]
-        k = len(term.sds)
+        sds, ws, vs = [], [], []
+        for term, f in zip(layout.terms, data["factors"]):
+            sd = jnp.stack([jnp.asarray(p[s], dtype) for s in term.sds])
+            v = terms.effects(p, term).astype(dtype) / sd                    # (L, k)
+            sds.append(sd)
+            vs.append(v)
+            ws.append(f["Z"] * v[f["index"]])                                # (n, k): the sds' covariates
+        sd, w = jnp.concatenate(sds), jnp.concatenate(ws, axis=-1)
+        base = terms.linear(p, data, layout, skip=None, terms_too=False) + data["offset"]
+        k = sd.shape[0]
 
         def extra_lp(x):
-            total = sum(jnp.asarray(priors[s].logpdf(x[:, j]), dtype) for j, s in enumerate(term.sds))
+            total = sum(jnp.asarray(priors[s].logpdf(x[:, j]), dtype) for j, s in enumerate(names))
             return jnp.where(jnp.all(x > 0, axis=-1), total, -jnp.inf)
 
         new, prob, moved = _irls_step(key, family, data, w, lambda a: jnp.sum(a, axis=0)[None], base,
                                       jnp.zeros((1, k, k), dtype), jnp.zeros((1, k), dtype), extra_lp, sd[None],
                                       rows=None)
         out = dict(p)
-        for j, (s, e) in enumerate(zip(term.sds, term.effects)):
-            out[s] = jnp.where(moved, new[0, j], p[s]).astype(jnp.result_type(p[s]))
-            out[e] = jnp.where(moved, v[:, j] * new[0, j], p[e]).astype(jnp.result_type(p[e]))
+        j = 0
+        for term, v in zip(layout.terms, vs):
+            for m, (s, e) in enumerate(zip(term.sds, term.effects)):
+                out[s] = jnp.where(moved, new[0, j], p[s]).astype(jnp.result_type(p[s]))
+                out[e] = jnp.where(moved, v[:, m] * new[0, j], p[e]).astype(jnp.result_type(p[e]))
+                j += 1
         return out, prob, moved
 
     return update

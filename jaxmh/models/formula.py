@@ -311,8 +311,10 @@ def _glm_updates(layout: FormulaLayout, data: dict, family) -> tuple[tuple, tupl
     # the moves that read no data (shifts, and the scales given their effects) are cheap: a cycle of
     # them, repeated, nearly integrates the effects' split between the coefficients and the factors
     # out of the scales' updates (a partially collapsed Gibbs sampler)
-    cheap = tuple(glm.shift_update(layout, data, s) for s in range(len(layout.shifts)))
+    cheap = tuple(glm.shift_update(layout, data, g) for g in glm.shift_groups(layout.shifts))
     cheap += tuple(glm.nest_update(layout, data, s) for s in range(len(layout.nests)))
+    cheap += tuple(glm.nest_scale_update(layout, data, s) for s, (a, _, b, _) in enumerate(layout.nests)
+                   if not (layout.terms[a].correlated or layout.terms[b].correlated))
     cheap += tuple(_scale_update(data, _effect_squares(layout, i, j), term.sds[j], len(term.labels))
                    for i, term in enumerate(layout.terms) if not term.correlated
                    for j in range(len(term.columns)))
@@ -320,7 +322,8 @@ def _glm_updates(layout: FormulaLayout, data: dict, family) -> tuple[tuple, tupl
                    if term.correlated and len(term.labels) > 2 * len(term.columns))
     if cheap:
         updates += (_repeated(_cycle(cheap), CHEAP_REPEATS),)
-    updates += tuple(glm.noncentred_scale_update(layout, data, family, i) for i in range(len(layout.terms)))
+    if layout.terms:
+        updates += (glm.noncentred_scale_update(layout, data, family),)
     walk = tuple(n for t in layout.terms for n in
                  (t.sds if t.correlated and len(t.labels) <= 2 * len(t.columns) else ()) + t.cors)
     return updates, walk
@@ -432,7 +435,9 @@ def _functions(layout: FormulaLayout):
 
         conditionals = Conditionals(logdensity, updates, walk,
                                     standardize if walk else None, unstandardize if walk else None)
-        return {"logdensity": logdensity, "init": jax.jit(init, static_argnums=1), "split": None,
+        # the starting values are drawn once: XLA's cheapest compilation (half the time) is enough
+        init_jit = jax.jit(init, static_argnums=1, compiler_options={"xla_backend_optimization_level": 0})
+        return {"logdensity": logdensity, "init": init_jit, "split": None,
                 "conditionals": conditionals, "pointwise_loglik": pointwise_loglik}
 
     return functions
