@@ -24,7 +24,10 @@ model built by its reference script, in one process:
   log).
 
 Each sampler is run once to compile, then a second run with another key is
-timed (warm-up + sampling, compilation excluded).  The table gives the
+timed (warm-up + sampling, compilation excluded); with ``--repeats R``, R
+runs with keys of their own are timed and the table gives the medians (each
+run's min ESS per second, then the median of those), which matters on a
+shared machine where one run's time can be off by half.  The table gives the
 minimum bulk ESS over every parameter (jaxmh's names, every level of every
 group-level effect, the correlations; ``jaxmh.diagnostics.ess_bulk``, ArviZ's
 definition), the largest R-hat (a chain stuck away from the others shows
@@ -126,6 +129,11 @@ def _args(argv):
                         help=f"comma-separated, of {', '.join(GAUSSIAN + FAMILIES)} (default: the Gaussian ones)")
     parser.add_argument("--no-large", action="store_true", help="skip the 100,000-row case")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed runs per sampler after the compiling one, each with a new key; the table "
+                             "gives the medians (default 1)")
+    parser.add_argument("--csv-repeats", type=int, default=1,
+                        help="fresh processes per CSV-to-summary case; the table gives the median (default 1)")
     return parser.parse_args(argv)
 
 
@@ -145,7 +153,19 @@ def max_rhat(draws: dict) -> float:
     return float(max(np.max(diagnostics.rhat(np.asarray(v, np.float64))) for v in draws.values()))
 
 
-def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: int = 4) -> dict:
+def _median_run(runs: list) -> tuple:
+    """``(seconds, min ESS, max R-hat)``: each the median over the timed runs."""
+    import numpy as np
+    return tuple(float(np.median([r[i] for r in runs])) for i in range(3))
+
+
+def _median_rate(runs: list) -> float:
+    """The median over the timed runs of each run's min bulk ESS per second."""
+    import numpy as np
+    return float(np.median([ess / seconds for seconds, ess, _ in runs]))
+
+
+def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: int = 4, repeats: int = 1) -> dict:
     import jax
     import jaxmh
     n = num_samples
@@ -155,16 +175,19 @@ def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: 
                           num_warmup=num_warmup, progress=False)
         jax.block_until_ready(first.draws)
         first_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        r = jaxmh.fit(jax.random.PRNGKey(key_seed + 1), m, num_chains=num_chains, num_samples=n,
-                      num_warmup=num_warmup, progress=False)
-        jax.block_until_ready(r.draws)
-        seconds = time.perf_counter() - t0
-        ess = min_ess(r.draws)
+        runs = []
+        for rep in range(repeats):
+            t0 = time.perf_counter()
+            r = jaxmh.fit(jax.random.PRNGKey(key_seed + 1 + rep), m, num_chains=num_chains, num_samples=n,
+                          num_warmup=num_warmup, progress=False)
+            jax.block_until_ready(r.draws)
+            runs.append((time.perf_counter() - t0, min_ess(r.draws), max_rhat(r.draws)))
+        seconds, ess, rhat = _median_run(runs)
         if ess >= MIN_ESS or n >= 64 * num_samples:
             return {"sampler": f"jaxmh {r.method if isinstance(r.method, str) else 'default'}", "draws": n,
-                    "warmup": num_warmup, "min_ess_bulk": ess, "max_rhat": max_rhat(r.draws), "seconds": seconds,
-                    "first_run_seconds": first_seconds, "ess_per_s": ess / seconds, "divergences": None}
+                    "warmup": num_warmup, "min_ess_bulk": ess, "max_rhat": rhat, "seconds": seconds,
+                    "first_run_seconds": first_seconds, "ess_per_s": _median_rate(runs), "divergences": None,
+                    "repeats": [{"seconds": a, "min_ess_bulk": b, "max_rhat": c} for a, b, c in runs]}
         n *= 2
 
 
@@ -244,7 +267,7 @@ def nuts_runner(model, num_warmup: int, num_samples: int, num_chains: int, targe
 
 
 def time_nuts(m, key_seed: int, centered: bool, num_samples: int, num_warmup: int, num_chains: int = 4,
-              target_accept: float = 0.8, init: str = "uniform") -> dict:
+              target_accept: float = 0.8, init: str = "uniform", repeats: int = 1) -> dict:
     import jax
     import numpy as np
     from formula_reference import jaxmh_draws, numpyro_model
@@ -254,17 +277,22 @@ def time_nuts(m, key_seed: int, centered: bool, num_samples: int, num_warmup: in
         t0 = time.perf_counter()
         jax.block_until_ready(run(jax.random.PRNGKey(key_seed)))
         first_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        samples, div = jax.block_until_ready(run(jax.random.PRNGKey(key_seed + 1)))
-        seconds = time.perf_counter() - t0
-        draws = jaxmh_draws(m, samples)
-        ess = min_ess(draws)
-        divergences = int(np.sum(np.asarray(div)))
+        runs, divergences = [], []
+        for rep in range(repeats):
+            t0 = time.perf_counter()
+            samples, div = jax.block_until_ready(run(jax.random.PRNGKey(key_seed + 1 + rep)))
+            seconds = time.perf_counter() - t0
+            draws = jaxmh_draws(m, samples)
+            runs.append((seconds, min_ess(draws), max_rhat(draws)))
+            divergences.append(int(np.sum(np.asarray(div))))
+        seconds, ess, rhat = _median_run(runs)
         if ess >= MIN_ESS or n >= 16 * num_samples:
             return {"sampler": f"NUTS {'centred' if centered else 'non-centred'}", "draws": n, "warmup": num_warmup,
-                    "min_ess_bulk": ess, "max_rhat": max_rhat(draws), "seconds": seconds,
-                    "first_run_seconds": first_seconds, "ess_per_s": ess / seconds, "divergences": divergences,
-                    "target_accept_prob": target_accept, "init": init}
+                    "min_ess_bulk": ess, "max_rhat": rhat, "seconds": seconds,
+                    "first_run_seconds": first_seconds, "ess_per_s": _median_rate(runs),
+                    "divergences": int(np.median(divergences)), "target_accept_prob": target_accept, "init": init,
+                    "repeats": [{"seconds": a, "min_ess_bulk": b, "max_rhat": c, "divergences": d}
+                                for (a, b, c), d in zip(runs, divergences)]}
         n *= 2
 
 
@@ -390,9 +418,9 @@ def main(argv=None) -> dict:
         formula, kwargs = model_spec(name)
         seed = args.seed + 100 * i
         options = NUTS_OPTIONS.get(name, {})
-        rows = [time_jaxmh(m, seed, samples, warmup),
-                time_nuts(m, seed, True, samples, warmup, **options),
-                time_nuts(m, seed, False, samples, warmup, **options)]
+        rows = [time_jaxmh(m, seed, samples, warmup, repeats=args.repeats),
+                time_nuts(m, seed, True, samples, warmup, repeats=args.repeats, **options),
+                time_nuts(m, seed, False, samples, warmup, repeats=args.repeats, **options)]
         best = max(rows[1:], key=lambda r: r["ess_per_s"])
         results[name] = {"formula": formula, "model_kwargs": kwargs, "runs": rows, "best_nuts": best["sampler"],
                          "ratio_jaxmh_over_best_nuts": rows[0]["ess_per_s"] / best["ess_per_s"]}
@@ -405,8 +433,11 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             formula, kwargs = model_spec(name)
-            csv_runs[name] = csv_to_summary(name, os.path.abspath(csv_of(name, tmp)), formula, args.x64,
-                                            200 if args.quick else 1000, kwargs)
+            children = [csv_to_summary(name, os.path.abspath(csv_of(name, tmp)), formula, args.x64,
+                                       200 if args.quick else 1000, kwargs) for _ in range(args.csv_repeats)]
+            # the median run (each a fresh process); all of them kept in the JSON
+            csv_runs[name] = dict(sorted(children, key=lambda c: c["seconds"])[len(children) // 2],
+                                  all_seconds=[c["seconds"] for c in children])
             print(f"  {name}: CSV to converged summary {csv_runs[name]['seconds']:.1f} s "
                   f"(process {csv_runs[name]['process_wall_seconds']:.1f} s), attempts "
                   f"{[a['draws'] for a in csv_runs[name]['attempts']]}", flush=True)
@@ -454,7 +485,7 @@ def markdown(results: dict, csv_runs: dict, large: dict | None, args) -> str:
     if changed:
         nuts += " (except " + "; ".join(changed) + ")"
     lines += ["", f"dtype {'float64' if args.x64 else 'float32'}; 4 chains; {nuts}; "
-                  "seconds exclude compilation (second run, new key)"]
+                  f"seconds exclude compilation (median of {args.repeats} timed run(s), new keys)"]
     return "\n".join(lines)
 
 

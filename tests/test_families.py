@@ -311,3 +311,27 @@ def test_chain_c_is_the_same_with_3_and_8_chains():
         a, b = np.asarray(few.draws[k], np.float64), np.asarray(many.draws[k], np.float64)
         spread = b.std(axis=(0, 1))
         assert np.all(np.abs(a - b[:3]) < 0.02 * spread), (k, np.max(np.abs(a - b[:3]) / spread))
+
+
+def test_nested_totals_density_is_the_gaussian_of_the_totals():
+    """The collapsed nested-sds move's density of the inner totals (count, sum and sum of squares per outer
+    level) is the multivariate normal with covariance s_in^2 I + s_out^2 11' within each outer level."""
+    from scipy.stats import multivariate_normal
+    from jaxmh.models._glm_updates import nested_totals_logpdf
+    rng = np.random.default_rng(3)
+    sizes = [1, 2, 3, 5]
+    s_in, s_out = 0.7, 1.3
+    totals = [rng.normal(size=n) * 1.5 for n in sizes]
+    exact = sum(multivariate_normal(np.zeros(n), s_in ** 2 * np.eye(n) + s_out ** 2 * np.ones((n, n))).logpdf(t)
+                for n, t in zip(sizes, totals))
+    count = np.array(sizes, float)
+    between = np.array([t.sum() ** 2 / len(t) for t in totals])
+    within = np.array([np.sum(t * t) for t in totals]) - between
+    got = float(nested_totals_logpdf(np.log(np.array([s_in, s_out])), count, within, between))
+    assert got - sum(sizes) * 0.5 * np.log(2 * np.pi) == pytest.approx(exact, abs=1e-4)
+
+
+def test_shift_moves_are_grouped_by_the_effects_they_move():
+    from jaxmh.models._glm_updates import shift_groups
+    shifts = ((0, 0, "Intercept"), (0, 0, "YEAR[96]"), (1, 0, "Intercept"), (0, 1, "x"), (0, 0, "cHEIGHT"))
+    assert shift_groups(shifts) == ((0, 1, 4), (2,), (3,))

@@ -47,7 +47,7 @@ from jaxmh.families import Family
 from jaxmh.models import _formula_terms as terms
 from jaxmh.priors import Normal
 
-__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "shift_groups", "nest_update", "nest_scale_update", "find_shifts", "find_nests"]
+__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "shift_groups", "nest_update", "nest_scale_update", "nested_totals_logpdf", "find_shifts", "find_nests"]
 
 
 def loglik(layout, data: dict, family: Family):
@@ -317,6 +317,16 @@ def nest_update(layout, data: dict, s: int):
     return update
 
 
+def nested_totals_logpdf(log_sd: jax.Array, count: jax.Array, within: jax.Array, between: jax.Array) -> jax.Array:
+    """``log p(t)`` up to ``-n log(2 pi) / 2`` for inner-level totals ``t ~ N(0, s_in^2 I + s_out^2 11')``
+    within each outer level, from ``log_sd = (log s_in, log s_out)`` and per outer level the count of
+    inner levels ``n``, ``within = sum t^2 - n tbar^2`` and ``between = n tbar^2`` (the covariance's
+    eigenvalues: ``s_in^2`` on the ``n - 1`` contrasts, ``s_in^2 + n s_out^2`` on the mean)."""
+    va, vb = stablemath.exp(2.0 * log_sd[0]), stablemath.exp(2.0 * log_sd[1])
+    outer = va + count * vb
+    return -0.5 * jnp.sum((count - 1.0) * 2.0 * log_sd[0] + stablemath.log(outer) + within / va + between / outer)
+
+
 #: random-walk steps (on the log sds) of :func:`nest_scale_update`, tried in turn at each call: no
 #: tuning, and one of them is near the right size for a posterior of any width
 NEST_STEPS = (0.1, 0.3, 1.0)
@@ -353,10 +363,7 @@ def nest_scale_update(layout, data: dict, s: int):
         within = squares - between
 
         def log_target(log_sd):                       # log_sd = (log s_in, log s_out)
-            va, vb = stablemath.exp(2.0 * log_sd[0]), stablemath.exp(2.0 * log_sd[1])
-            outer = va + count * vb
-            marginal = -0.5 * jnp.sum((count - 1.0) * 2.0 * log_sd[0] + stablemath.log(outer)
-                                      + within / va + between / outer)
+            marginal = nested_totals_logpdf(log_sd, count, within, between)
             sd = stablemath.exp(log_sd)
             value = (marginal + jnp.asarray(priors[name_a].logpdf(sd[0]), dtype)
                      + jnp.asarray(priors[name_b].logpdf(sd[1]), dtype) + jnp.sum(log_sd))
