@@ -27,7 +27,9 @@ Each sampler is run once to compile, then a second run with another key is
 timed (warm-up + sampling, compilation excluded); with ``--repeats R``, R
 runs with keys of their own are timed and the table gives the medians (each
 run's min ESS per second, then the median of those), which matters on a
-shared machine where one run's time can be off by half.  The table gives the
+shared machine where one run's time can be off by half; ``--min-seconds S``
+times further runs until they add up to S seconds (a model sampled in 0.3 s
+needs a dozen runs for a stable median).  The table gives the
 minimum bulk ESS over every parameter (jaxmh's names, every level of every
 group-level effect, the correlations; ``jaxmh.diagnostics.ess_bulk``, ArviZ's
 definition), the largest R-hat (a chain stuck away from the others shows
@@ -132,6 +134,9 @@ def _args(argv):
     parser.add_argument("--repeats", type=int, default=1,
                         help="timed runs per sampler after the compiling one, each with a new key; the table "
                              "gives the medians (default 1)")
+    parser.add_argument("--min-seconds", type=float, default=0.0,
+                        help="time more runs (new keys) until the timed runs add up to this many seconds, so "
+                             "that a model sampled in a fraction of a second gets a stable median (default 0)")
     parser.add_argument("--csv-repeats", type=int, default=1,
                         help="fresh processes per CSV-to-summary case; the table gives the median (default 1)")
     return parser.parse_args(argv)
@@ -165,7 +170,17 @@ def _median_rate(runs: list) -> float:
     return float(np.median([ess / seconds for seconds, ess, _ in runs]))
 
 
-def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: int = 4, repeats: int = 1) -> dict:
+def _repetitions(repeats: int, min_seconds: float, runs: list):
+    """Run indices: at least ``repeats`` runs, more until the timed runs (``runs``' first entries) add up to
+    ``min_seconds`` (at most 50)."""
+    rep = 0
+    while rep < repeats or (sum(r[0] for r in runs) < min_seconds and rep < 50):
+        yield rep
+        rep += 1
+
+
+def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: int = 4, repeats: int = 1,
+               min_seconds: float = 0.0) -> dict:
     import jax
     import jaxmh
     n = num_samples
@@ -176,7 +191,7 @@ def time_jaxmh(m, key_seed: int, num_samples: int, num_warmup: int, num_chains: 
         jax.block_until_ready(first.draws)
         first_seconds = time.perf_counter() - t0
         runs = []
-        for rep in range(repeats):
+        for rep in _repetitions(repeats, min_seconds, runs):
             t0 = time.perf_counter()
             r = jaxmh.fit(jax.random.PRNGKey(key_seed + 1 + rep), m, num_chains=num_chains, num_samples=n,
                           num_warmup=num_warmup, progress=False)
@@ -267,7 +282,7 @@ def nuts_runner(model, num_warmup: int, num_samples: int, num_chains: int, targe
 
 
 def time_nuts(m, key_seed: int, centered: bool, num_samples: int, num_warmup: int, num_chains: int = 4,
-              target_accept: float = 0.8, init: str = "uniform", repeats: int = 1) -> dict:
+              target_accept: float = 0.8, init: str = "uniform", repeats: int = 1, min_seconds: float = 0.0) -> dict:
     import jax
     import numpy as np
     from formula_reference import jaxmh_draws, numpyro_model
@@ -278,7 +293,7 @@ def time_nuts(m, key_seed: int, centered: bool, num_samples: int, num_warmup: in
         jax.block_until_ready(run(jax.random.PRNGKey(key_seed)))
         first_seconds = time.perf_counter() - t0
         runs, divergences = [], []
-        for rep in range(repeats):
+        for rep in _repetitions(repeats, min_seconds, runs):
             t0 = time.perf_counter()
             samples, div = jax.block_until_ready(run(jax.random.PRNGKey(key_seed + 1 + rep)))
             seconds = time.perf_counter() - t0
@@ -418,9 +433,10 @@ def main(argv=None) -> dict:
         formula, kwargs = model_spec(name)
         seed = args.seed + 100 * i
         options = NUTS_OPTIONS.get(name, {})
-        rows = [time_jaxmh(m, seed, samples, warmup, repeats=args.repeats),
-                time_nuts(m, seed, True, samples, warmup, repeats=args.repeats, **options),
-                time_nuts(m, seed, False, samples, warmup, repeats=args.repeats, **options)]
+        timing = dict(repeats=args.repeats, min_seconds=args.min_seconds)
+        rows = [time_jaxmh(m, seed, samples, warmup, **timing),
+                time_nuts(m, seed, True, samples, warmup, **timing, **options),
+                time_nuts(m, seed, False, samples, warmup, **timing, **options)]
         best = max(rows[1:], key=lambda r: r["ess_per_s"])
         results[name] = {"formula": formula, "model_kwargs": kwargs, "runs": rows, "best_nuts": best["sampler"],
                          "ratio_jaxmh_over_best_nuts": rows[0]["ess_per_s"] / best["ess_per_s"]}
@@ -485,7 +501,8 @@ def markdown(results: dict, csv_runs: dict, large: dict | None, args) -> str:
     if changed:
         nuts += " (except " + "; ".join(changed) + ")"
     lines += ["", f"dtype {'float64' if args.x64 else 'float32'}; 4 chains; {nuts}; "
-                  f"seconds exclude compilation (median of {args.repeats} timed run(s), new keys)"]
+                  f"seconds exclude compilation (median of at least {args.repeats} timed run(s)"
+                  f"{f' and {args.min_seconds:g} s' if args.min_seconds else ''}, new keys)"]
     return "\n".join(lines)
 
 
