@@ -25,9 +25,10 @@ observations, so most proposals are accepted.
   together, ``b_c + d_c`` and ``u_lj - sum_c d_c v_cl`` for every level: the
   linear predictor does not change, so ``d``'s conditional is the Gaussian of
   the priors alone (exact draw; Metropolis-Hastings for non-normal ``b_c``
-  priors).  Every coefficient a term's column allows moves in one block.  This decorrelates an intercept (or a group-level predictor) from
-  its group effects when each level's data are informative (hierarchical
-  centring), and reads no data.
+  priors).  Every coefficient a term's column allows moves in one block.
+  This decorrelates an intercept (or a group-level predictor) from its group
+  effects when each level's data are informative (hierarchical centring), and
+  reads no data.
 - :func:`nest_update`: the same for a factor nested in another (broods in
   locations): each outer level's effect and its inner levels' effects.
 - :func:`nest_scale_update`: the two sds of a nested pair with the split between
@@ -47,7 +48,8 @@ from jaxmh.families import Family
 from jaxmh.models import _formula_terms as terms
 from jaxmh.priors import Normal
 
-__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "shift_groups", "nest_update", "nest_scale_update", "nested_totals_logpdf", "find_shifts", "find_nests"]
+__all__ = ["loglik", "level_update", "fixed_update", "shift_update", "shift_groups", "nest_update",
+           "nest_scale_update", "nested_totals_logpdf", "find_shifts", "find_nests"]
 
 
 def loglik(layout, data: dict, family: Family):
