@@ -94,6 +94,7 @@ def _chunk_impl(key, chain_ids, carry, aux, warm_params, params, i0, end, t_offs
                     p = _tree_where(warming, warm_step.step_params(aux, warm_params), params)
                     t = first + j
                     state, info = step_fn(fold_in(chain_key, t), carry.states, p)
+                    _note_blocks(step_fn, (carry.states, p), info)       # at trace time: for num_blocks
                     aux = jax.lax.cond(warming, lambda a: warm_step.tune(a, t, state.position, info),
                                        lambda a: a, aux)
                     counted = jnp.where(warming, 0, jnp.sum(info.is_accepted, dtype=jnp.int32))
@@ -164,9 +165,31 @@ def _check_warmup(warm_step: Any, warm_aux: Any, warm_params: Any, params_shape:
                         f"phase's ({shape} against {params_shape})")
 
 
+#: accept/reject decisions per step, noted when a chunk traces its step (see :func:`num_blocks`)
+_BLOCKS: dict = {}
+
+
+def _signature(step_fn: Callable, one: Any) -> tuple:
+    """What a step's number of decisions depends on: the step and one chain's state and parameters'
+    structure, shapes and types."""
+    leaves, treedef = jax.tree_util.tree_flatten(one)
+    return step_fn, treedef, tuple((tuple(jnp.shape(v)), str(jnp.result_type(v))) for v in leaves)
+
+
+def _note_blocks(step_fn: Callable, one: Any, info: Any) -> None:
+    if len(_BLOCKS) >= 256:
+        _BLOCKS.clear()
+    _BLOCKS[_signature(step_fn, one)] = int(np.prod(jnp.shape(info.is_accepted)))
+
+
 def num_blocks(step_fn: Callable, state: Any, params: Any) -> int:
-    """Accept/reject decisions per step (``info.is_accepted.size``) for one chain."""
+    """Accept/reject decisions per step (``info.is_accepted.size``) for one chain: as noted when the
+    chunk's program traced the step (tracing it again takes seconds for a formula model), else from
+    tracing the step's shapes."""
     one = jax.tree.map(lambda v: v[0], (state, params))
+    noted = _BLOCKS.get(_signature(step_fn, one))
+    if noted is not None:
+        return noted
     info = jax.eval_shape(lambda s, p: step_fn(jax.random.key(0), s, p)[1], *one)
     return int(np.prod(info.is_accepted.shape))
 

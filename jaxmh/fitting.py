@@ -60,7 +60,7 @@ class TunedFinish:
     adapter: Any
 
     def __call__(self, aux, params):
-        tuned = jax.vmap(self.adapter.final)(aux)
+        tuned = jax.jit(jax.vmap(self.adapter.final))(aux)   # one small program, not one per operation
         return tuned if params is None else (params, tuned)
 
 

@@ -243,7 +243,9 @@ def assemble(out: "_loop.Output", num_chains: int, num_samples: int, store: str,
     moments = None
     if out.welford is not None:
         moments = jax.vmap(moments_of)(devices.unpad(out.welford, num_chains))
-    rate = jnp.asarray(out.accepted[:num_chains]) / (num_samples * out.thin * blocks)
+    # on the host: one division is not worth compiling a program for
+    rate = jnp.asarray(np.asarray(out.accepted)[:num_chains] / (num_samples * out.thin * blocks),
+                       jnp.result_type(float))
     return Result(draws, rate, devices.unpad(out.states, num_chains), step_size, moments)
 
 
