@@ -43,7 +43,7 @@ import numpy as np
 
 from jaxmh import _smalllinalg as la
 from jaxmh import stablemath
-from jaxmh._threefry import normals_and_uniforms
+from jaxmh._threefry import fold_in, normals_and_uniforms
 from jaxmh.families import Family
 from jaxmh.models import _formula_terms as terms
 from jaxmh.priors import Normal
@@ -106,24 +106,29 @@ def _irls_step(key, family: Family, data: dict, Z, reduce, base, prior_prec, pri
         return base + jnp.sum(Z * (x[0] if rows is None else x[rows]), axis=-1)
 
     eta0, w0 = family.start(y, trials)
-    h = reduce(zz * w0[:, None, None]) + prior_prec
-    c = la.cholesky(h)
-    x = la.cho_solve(c, reduce(Z * (w0 * (eta0 - base))[:, None]) + prior_lin)
 
-    def newton(carry):
+    def iterate(carry):
+        # x' = (Z'WZ + P)^-1 (Z'(W (eta - base) + d1) + h): at the start the data's working response
+        # (eta0, weights w0, d1 = 0; a weighted least-squares fit), then Newton's step from x (eta = the
+        # linear predictor at x, d1 and w its score and weights); one loop body for both, so the
+        # program holds one Cholesky factorization and solve per block, not two
         it, x, _, _ = carry
-        d1, w = family.score(y, spread(x), trials)
-        g = reduce(Z * d1[:, None]) - jnp.sum(prior_prec * x[:, None, :], axis=-1) + prior_lin
+        first = it == 0
+        eta = spread(x)
+        d1, w = family.score(y, eta, trials)
+        eta, d1, w = jnp.where(first, eta0, eta), jnp.where(first, 0.0, d1), jnp.where(first, w0, w)
         c = la.cholesky(reduce(zz * w[:, None, None]) + prior_prec)
-        step = la.cho_solve(c, g)
+        new = la.cho_solve(c, reduce(Z * (w * (eta - base) + d1)[:, None]) + prior_lin)
+        step = new - x
         size = jnp.max(jnp.sum(jnp.sum(c * step[..., :, None], axis=-2) ** 2, axis=-1))   # |c' step|^2
-        return it + 1, x + step, c, size
+        return it + 1, new, c, jnp.where(first, jnp.inf, size)
 
     def going(carry):
         it, _, _, size = carry
-        return (it < 1) | ((it < NEWTON_MAX_STEPS) & (size > NEWTON_TOLERANCE ** 2))
+        return (it < 2) | ((it <= NEWTON_MAX_STEPS) & (size > NEWTON_TOLERANCE ** 2))
 
-    _, x, c, _ = jax.lax.while_loop(going, newton, (0, x, c, jnp.asarray(jnp.inf, dtype)))
+    _, x, c, _ = jax.lax.while_loop(going, iterate, (0, jnp.zeros_like(x0), jnp.zeros((num, k, k), dtype),
+                                                     jnp.asarray(jnp.inf, dtype)))
     mean = x
 
     def lp(v):
@@ -373,7 +378,7 @@ def nest_scale_update(layout, data: dict, s: int):
                      + jnp.asarray(priors[name_b].logpdf(sd[1]), dtype) + jnp.sum(log_sd))
             return jnp.where(jnp.isfinite(value), value, -jnp.inf)
 
-        k_walk, k_split = jax.random.split(key)
+        k_walk, k_split = fold_in(key, 0), fold_in(key, 1)
         z, u = normals_and_uniforms(k_walk, 2 * len(NEST_STEPS), len(NEST_STEPS), dtype)
         x = stablemath.log(jnp.stack([jnp.asarray(p[name_a], dtype), jnp.asarray(p[name_b], dtype)]))
         steps = jnp.asarray(NEST_STEPS, dtype)[:, None] * z.reshape(len(NEST_STEPS), 2)
