@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-from matplotlib import rcParams
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import FuncFormatter, Locator, LogLocator, NullFormatter
 
 from jaxmh.ppc import ppc
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _new_figure(**kwargs: Any) -> "Figure":
+    """A matplotlib ``Figure`` (matplotlib is imported here, on first use: ``import jaxmh`` does not pay
+    for it)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 __all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse", "ppc",
            "loo_compare"]
@@ -48,7 +56,7 @@ def shrinkage(comparison, *, figsize: tuple | None = None) -> Figure:
     if truth is None:
         raise ValueError("comparison.truth is None: the shrinkage plot needs the true alpha and beta")
     n = len(fits)
-    fig = Figure(figsize=figsize or (4.2 * n, 4.4), layout="constrained")
+    fig = _new_figure(figsize=figsize or (4.2 * n, 4.4), layout="constrained")
     axes = fig.subplots(1, n, sharex=True, sharey=True, squeeze=False)[0]
     ta, tb = np.asarray(truth["alpha"]), np.asarray(truth["beta"])
     for ax, fit in zip(axes, fits):
@@ -123,7 +131,7 @@ def trace(result_or_draws: Any, params: Sequence[str] | None = None) -> Figure:
         default the scalar parameters.
     """
     names = _names(result_or_draws, params)
-    fig = Figure(figsize=(9, 1.9 * len(names) + 0.4), layout="constrained")
+    fig = _new_figure(figsize=(9, 1.9 * len(names) + 0.4), layout="constrained")
     axes = fig.subplots(len(names), 2, squeeze=False, width_ratios=(3, 1))
     for (ax_t, ax_h), name in zip(axes, names):
         x = select(result_or_draws, name)
@@ -145,7 +153,7 @@ def rank(result_or_draws: Any, params: Sequence[str] | None = None, *, bins: int
     apart shows up as a slope.  The dashed line is the uniform expectation.
     """
     names = _names(result_or_draws, params)
-    fig = Figure(figsize=(4.5 * min(len(names), 3), 3.2 * int(np.ceil(len(names) / 3))),
+    fig = _new_figure(figsize=(4.5 * min(len(names), 3), 3.2 * int(np.ceil(len(names) / 3))),
                  layout="constrained")
     axes = np.atleast_1d(fig.subplots(int(np.ceil(len(names) / 3)), min(len(names), 3), squeeze=False)).ravel()
     for ax, name in zip(axes, names):
@@ -227,7 +235,7 @@ def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Seque
     labels = _check_labels(labels, num_groups)
     draws = getattr(result_or_draws, "draws", result_or_draws)
     height = max(3.0, 0.16 * num_groups + 1.0)
-    fig = Figure(figsize=(3.6 * len(names) + 1.2, height), layout="constrained")
+    fig = _new_figure(figsize=(3.6 * len(names) + 1.2, height), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     fontsize = 8 if num_groups <= 40 else 6
     for ax, name, x in zip(axes, names, flats):
@@ -256,7 +264,7 @@ def caterpillar(result_or_draws: Any, params: str | Sequence[str], labels: Seque
     return fig
 
 
-class _CountLocator(Locator):
+class _CountTicks:
     """Ticks at whole numbers on a log x axis of counts (group sizes), spaced so their labels fit.
 
     The candidates are 1-9, 1-2-3-5, 1-2-5, 1-3 and 1 per decade, and, for a range
@@ -266,15 +274,6 @@ class _CountLocator(Locator):
     """
 
     _MANTISSAS = ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,))
-
-    def __call__(self) -> np.ndarray:
-        axes = self.axis.axes
-        length = axes.bbox.width * 72.0 / axes.figure.dpi
-        size = FontProperties(size=rcParams["xtick.labelsize"]).get_size_in_points()
-        return self.count_ticks(*self.axis.get_view_interval(), length, size)
-
-    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
-        return self.count_ticks(vmin, vmax, 288.0, 10.0)
 
     @classmethod
     def count_ticks(cls, vmin: float, vmax: float, length: float, size: float) -> np.ndarray:
@@ -302,6 +301,25 @@ class _CountLocator(Locator):
                 best = ticks
         return best
 
+
+@lru_cache(maxsize=1)
+def _count_locator_class() -> type:
+    """:class:`_CountTicks` as a matplotlib ``Locator`` (made on first use, when matplotlib is imported)."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import Locator
+
+    class _CountLocator(Locator, _CountTicks):
+        def __call__(self) -> np.ndarray:
+            axes = self.axis.axes
+            length = axes.bbox.width * 72.0 / axes.figure.dpi
+            size = FontProperties(size=rcParams["xtick.labelsize"]).get_size_in_points()
+            return self.count_ticks(*self.axis.get_view_interval(), length, size)
+
+        def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+            return self.count_ticks(vmin, vmax, 288.0, 10.0)
+
+    return _CountLocator
 
 def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str], *,
                     group_sizes: Sequence[int], identified: dict | None = None) -> Figure:
@@ -331,7 +349,7 @@ def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str
     if not names:
         raise ValueError("params is empty: name at least one per-group parameter")
     sizes = np.asarray(group_sizes, dtype=np.float64)
-    fig = Figure(figsize=(4.6 * len(names), 4.0), layout="constrained")
+    fig = _new_figure(figsize=(4.6 * len(names), 4.0), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     draws_h = getattr(hierarchical, "draws", hierarchical)
     for ax, name in zip(axes, names):
@@ -361,7 +379,9 @@ def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str
         # whole-number labels that do not collide: matplotlib's own print 6x10^0, 7x10^0, ...
         # on top of one another when all groups are of similar size
         ax.set_xlim(sizes.min() / 1.09, sizes.max() * 1.09)     # room for the jitter (< 6.2%)
-        ax.xaxis.set_major_locator(_CountLocator())
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(_count_locator_class()())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
         ax.xaxis.set_minor_locator(LogLocator(subs="auto"))
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -380,7 +400,7 @@ def study_rmse(study: Any, *, figsize: tuple | None = None) -> Figure:
     One panel per parameter; each model's RMSEs over datasets as a histogram
     with its median marked.  ``study`` is what :func:`jaxmh.study` returns.
     """
-    fig = Figure(figsize=figsize or (10, 3.8), layout="constrained")
+    fig = _new_figure(figsize=figsize or (10, 3.8), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, what in zip(axes, ("alpha", "beta")):
         values = [np.asarray(getattr(f, f"rmse_{what}")) for f in study.fits]
@@ -412,7 +432,7 @@ def loo_compare(ranking: Any, *, figsize: tuple | None = None) -> Figure:
     rows = list(getattr(ranking, "rows", ()))
     if not rows:
         raise ValueError("ranking: expected the result of jaxmh.compare_models")
-    fig = Figure(figsize=figsize or (6.4, 0.55 * len(rows) + 1.3), layout="constrained")
+    fig = _new_figure(figsize=figsize or (6.4, 0.55 * len(rows) + 1.3), layout="constrained")
     ax = fig.subplots()
     pos = np.arange(len(rows))[::-1]
     diffs = np.array([r.elpd_diff for r in rows])

@@ -11,13 +11,15 @@ that pools too much shows observed group means outside their intervals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-from matplotlib.figure import Figure
 
 from jaxmh.predict import predict
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _replications(result: Any, num_draws: int, key: jax.Array) -> np.ndarray:
@@ -53,6 +55,8 @@ def ppc(result: Any, *, num_draws: int = 100, key: jax.Array | None = None, figs
     layout = result.model.layout
     y = np.asarray(result.model.data["y"], np.float64)
     terms = list(layout.terms)
+    from matplotlib.figure import Figure                # here: import jaxmh does not load matplotlib
+
     fig = Figure(figsize=figsize or ((9.5, 3.8) if terms else (5.0, 3.8)), layout="constrained")
     axes = fig.subplots(1, 2 if terms else 1, squeeze=False)[0]
     _distribution(axes[0], y, rep, layout)
