@@ -282,7 +282,9 @@ def run(program: Program, config: RunConfig, *, warm_key: jax.Array, run_key: ja
 
     params_shape = jax.eval_shape(finish, warm_aux, warm_params)
     welford = jax.vmap(welford_init)(jax.vmap(emit)(states.position)) if store != "draws" else None
-    carry = Carry(states, jnp.zeros(chain_ids.shape, jnp.int32), welford)
+    # every leaf placed as the chunks return it (sharded over the chains): the sampling phase's first
+    # call then reuses the warm-up's compiled program instead of compiling it again
+    carry = put(Carry(states, jnp.zeros(chain_ids.shape, jnp.int32), welford))
     host_draws = None
     warm_done, draws_done = 0, 0
 

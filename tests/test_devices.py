@@ -33,9 +33,14 @@ SCRIPT = textwrap.dedent("""
     s = jaxmh.study(jax.random.key(4), 3, method="rwm", num_samples=100, num_warmup=100)
     for f in s.fits:
         out[f"study_{f.model}"] = f.rmse_alpha
-    # the adaptive default sampler: posterior means per chain, compared statistically
+    # the adaptive default sampler: posterior means per chain, compared statistically; and how many
+    # times its sampling program was compiled (warm-up and sampling run one program)
+    compiled = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, seconds, **kw: compiled.append(kw.get("fun_name")) if "backend_compile" in event else None)
     r = jaxmh.fit(jax.random.key(5), model, num_chains=4, num_samples=4000, num_warmup=1000)
     out["blocked_mu_alpha"] = np.asarray(r.draws["mu_alpha"])
+    out["blocked_chunk_compiles"] = np.asarray(sum(name == "jit(_chunk_impl)" for name in compiled))
     np.savez(sys.argv[1], **out)
 """)
 
@@ -63,3 +68,7 @@ def test_four_devices_give_the_one_device_results(tmp_path):
     # jaxmh/devices.py), so the chains may differ; the posteriors must agree within MC error.
     (ma, sa), (mb, sb) = batch_means(one["blocked_mu_alpha"], 20), batch_means(four["blocked_mu_alpha"], 20)
     assert abs(ma - mb) < 4 * np.hypot(sa, sb)
+    # the sampling phase reuses the warm-up's compiled program, on several devices as on one (its carry
+    # once came back sharded over the chains where it went in unsharded: a second, identical compile)
+    assert int(one["blocked_chunk_compiles"]) == 1
+    assert int(four["blocked_chunk_compiles"]) == 1
