@@ -20,7 +20,9 @@ observations, so most proposals are accepted.
   own rows and prior: the levels are conditionally independent.
 - :func:`fixed_update`: the fixed effects, one block.
 - :func:`noncentred_scale_update`: every term's sds with the scaled effects
-  held fixed (a small GLM in the sds, one block).
+  held fixed (a small GLM in the sds, one block), and with them the fixed
+  effects when the block stays small (``with_fixed``, replacing
+  :func:`fixed_update`).
 - :func:`shift_update`: coefficients and the effects of the same column moved
   together, ``b_c + d_c`` and ``u_lj - sum_c d_c v_cl`` for every level: the
   linear predictor does not change, so ``d``'s conditional is the Gaussian of
@@ -413,7 +415,7 @@ def nest_scale_update(layout, data: dict, s: int):
     return update
 
 
-def noncentred_scale_update(layout, data: dict, family: Family):
+def noncentred_scale_update(layout, data: dict, family: Family, with_fixed: bool = False):
     """Every term's sds at once with the scaled effects ``v = u / sd`` held fixed (the non-centred half
     of an interweaving, as the Gaussian family's): given ``v`` the linear predictor is linear in the
     sds, ``sum_{i,j} sd_ij Z_rj v_i[g_i(r), j]``, so their conditional is a small GLM, updated by the
@@ -421,8 +423,14 @@ def noncentred_scale_update(layout, data: dict, family: Family):
     sd is rejected).  Where a level's data say little, the centred updates crawl along the funnel;
     this one moves the sds and every effect together.  One block for all the terms: the sds of
     crossed factors are correlated a posteriori (their effects share the rows), and one block is
-    one program to compile instead of one per term."""
+    one program to compile instead of one per term.
+
+    ``with_fixed``: the fixed effects join the block (the linear predictor is linear in them too; their
+    normal priors' precision in the proposal, the others in the acceptance).  Given ``v`` their
+    conditional is the one given the effects, so this one update replaces :func:`fixed_update`: one
+    IWLS loop per step less to run and to compile."""
     names = [s for term in layout.terms for s in term.sds]
+    fixed = list(layout.fixed) if with_fixed else []
 
     def update(key, p: dict):
         dtype = data["X"].dtype
@@ -435,18 +443,33 @@ def noncentred_scale_update(layout, data: dict, family: Family):
             vs.append(v)
             ws.append(f["Z"] * v[f["index"]])                                # (n, k): the sds' covariates
         sd, w = jnp.concatenate(sds), jnp.concatenate(ws, axis=-1)
-        base = terms.linear(p, data, layout, skip=None, terms_too=False) + data["offset"]
         k = sd.shape[0]
+        if fixed:
+            prec, pm, other = terms.normal_parts(layout, priors, dtype)
+            f_ = len(fixed)
+            covariates = jnp.concatenate([data["X"].astype(dtype), w], axis=-1)
+            base = data["offset"]
+            prior_prec = jnp.zeros((f_ + k, f_ + k), dtype).at[:f_, :f_].set(jnp.diag(prec))[None]
+            prior_lin = jnp.concatenate([pm, jnp.zeros((k,), dtype)])[None]
+            x0 = jnp.concatenate([jnp.stack([jnp.asarray(p[c], dtype) for c in fixed]), sd])[None]
+        else:
+            other, f_ = (), 0
+            covariates = w
+            base = terms.linear(p, data, layout, skip=None, terms_too=False) + data["offset"]
+            prior_prec, prior_lin, x0 = jnp.zeros((1, k, k), dtype), jnp.zeros((1, k), dtype), sd[None]
 
         def extra_lp(x):
-            total = sum(jnp.asarray(priors[s].logpdf(x[:, j]), dtype) for j, s in enumerate(names))
-            return jnp.where(jnp.all(x > 0, axis=-1), total, -jnp.inf)
+            total = sum(jnp.asarray(priors[s].logpdf(x[:, f_ + j]), dtype) for j, s in enumerate(names))
+            total = total + sum((jnp.asarray(priors[c].logpdf(x[:, j]), dtype) for j, c in enumerate(fixed)
+                                 if c in other), jnp.zeros(x.shape[0], dtype))
+            return jnp.where(jnp.all(x[:, f_:] > 0, axis=-1), total, -jnp.inf)
 
-        new, prob, moved = _irls_step(key, family, data, w, lambda a: jnp.sum(a, axis=0)[None], base,
-                                      jnp.zeros((1, k, k), dtype), jnp.zeros((1, k), dtype), extra_lp, sd[None],
-                                      rows=None)
+        new, prob, moved = _irls_step(key, family, data, covariates, lambda a: jnp.sum(a, axis=0)[None], base,
+                                      prior_prec, prior_lin, extra_lp, x0, rows=None)
         out = dict(p)
-        j = 0
+        for j, c in enumerate(fixed):
+            out[c] = new[0, j].astype(jnp.result_type(p[c]))
+        j = f_
         for term, v in zip(layout.terms, vs):
             for m, (s, e) in enumerate(zip(term.sds, term.effects)):
                 out[s] = jnp.where(moved, new[0, j], p[s]).astype(jnp.result_type(p[s]))
