@@ -13,6 +13,9 @@ from jaxmh.ppc import ppc
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse", "ppc",
+           "loo_compare"]
+
 
 def _new_figure(**kwargs: Any) -> "Figure":
     """A matplotlib ``Figure`` (matplotlib is imported here, on first use: ``import jaxmh`` does not pay
@@ -21,8 +24,6 @@ def _new_figure(**kwargs: Any) -> "Figure":
 
     return Figure(**kwargs)
 
-__all__ = ["shrinkage", "trace", "rank", "select", "caterpillar", "partial_pooling", "study_rmse", "ppc",
-           "loo_compare"]
 
 _COLOURS = {"pooled": "#7f7f7f", "unpooled": "#d62728", "hierarchical": "#1f77b4"}
 _WARNING_COLOUR = "#b2182b"
@@ -154,7 +155,7 @@ def rank(result_or_draws: Any, params: Sequence[str] | None = None, *, bins: int
     """
     names = _names(result_or_draws, params)
     fig = _new_figure(figsize=(4.5 * min(len(names), 3), 3.2 * int(np.ceil(len(names) / 3))),
-                 layout="constrained")
+                      layout="constrained")
     axes = np.atleast_1d(fig.subplots(int(np.ceil(len(names) / 3)), min(len(names), 3), squeeze=False)).ravel()
     for ax, name in zip(axes, names):
         x = select(result_or_draws, name)
@@ -320,6 +321,7 @@ def _count_locator_class() -> type:
             return self.count_ticks(vmin, vmax, 288.0, 10.0)
 
     return _CountLocator
+
 
 def partial_pooling(hierarchical: Any, unpooled: Any, params: str | Sequence[str], *,
                     group_sizes: Sequence[int], identified: dict | None = None) -> Figure:
