@@ -177,6 +177,13 @@ def level_update(layout, data: dict, family: Family, i: int):
     return update
 
 
+def _other_fixed_lp(v: jax.Array, names, chosen: dict, other: tuple, dtype) -> jax.Array:
+    """``(B,)``: the log-densities of the fixed effects whose priors are not normal (``other``; the normal
+    ones are in the proposal's precision), ``names[j]`` in column ``j`` of ``v``."""
+    return sum((jnp.asarray(chosen[k].logpdf(v[:, j]), dtype) for j, k in enumerate(names) if k in other),
+               jnp.zeros(v.shape[0], dtype))
+
+
 def fixed_update(layout, data: dict, family: Family):
     """The fixed effects, one IWLS Metropolis-Hastings step (normal priors' precision in the proposal;
     the other priors in the acceptance)."""
@@ -190,8 +197,7 @@ def fixed_update(layout, data: dict, family: Family):
         base = terms.linear(p, data, layout, fixed=False) + data["offset"]
 
         def extra_lp(v):
-            return sum((jnp.asarray(chosen[k].logpdf(v[:, j]), dtype) for j, k in enumerate(names) if k in other),
-                       jnp.zeros(v.shape[0], dtype))
+            return _other_fixed_lp(v, names, chosen, other, dtype)
 
         b0 = jnp.stack([jnp.asarray(p[k], dtype) for k in names])[None]
         b, prob, moved = _irls_step(key, family, data, X, lambda a: jnp.sum(a, axis=0)[None], base,
@@ -460,8 +466,7 @@ def noncentred_scale_update(layout, data: dict, family: Family, with_fixed: bool
 
         def extra_lp(x):
             total = sum(jnp.asarray(priors[s].logpdf(x[:, f_ + j]), dtype) for j, s in enumerate(names))
-            total = total + sum((jnp.asarray(priors[c].logpdf(x[:, j]), dtype) for j, c in enumerate(fixed)
-                                 if c in other), jnp.zeros(x.shape[0], dtype))
+            total = total + _other_fixed_lp(x, fixed, priors, other, dtype)
             return jnp.where(jnp.all(x[:, f_:] > 0, axis=-1), total, -jnp.inf)
 
         new, prob, moved = _irls_step(key, family, data, covariates, lambda a: jnp.sum(a, axis=0)[None], base,
